@@ -1,0 +1,1 @@
+"""MRML adapters of the DoseMapping module (no Qt)."""

@@ -1,0 +1,47 @@
+# The README's two commands are `make demo` and `make test`; each creates .venv on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+REAL_DATA ?= ../shared/data/real/siemens-maa-spect-ct
+DEMO_OUT  ?= demo-output
+
+.PHONY: demo test bench lint format clean venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[slicer,test,dev]'
+	touch $(STAMP)
+
+## demo: ingest the demo study and print its series table (until the synthetic study exists).
+demo: $(STAMP)
+	@if [ -d "$(REAL_DATA)" ]; then \
+		mkdir -p $(DEMO_OUT); \
+		$(BIN)/theranostics inspect "$(REAL_DATA)"; \
+		$(BIN)/theranostics inspect "$(REAL_DATA)" --json > $(DEMO_OUT)/series.json; \
+		echo "Series table written to $(DEMO_OUT)/series.json"; \
+	else \
+		echo "Demo data $(REAL_DATA) not found: set REAL_DATA=/path/to/dicom-folder"; exit 2; \
+	fi
+
+## test: the full test suite (core, MRML on a real slicer-core scene, CLI, static checks).
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+## bench: performance benchmarks, results as JSON in benchmarks/results/.
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

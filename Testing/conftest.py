@@ -1,0 +1,92 @@
+"""Shared pytest fixtures: paths to the real scanner data and a real MRML scene.
+
+The MRML scene comes from the PyPI package ``slicer-core`` (Slicer's MRML and module logics
+compiled without Qt). Nothing in this test suite fakes the ``slicer`` module.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+#: Real anonymised scanner data shared between projects (never copied into the repository).
+REAL_DATA = Path(
+    os.environ.get("THERANOSTICS_REAL_DATA", REPO_ROOT.parent / "shared" / "data" / "real")
+)
+SIEMENS_MAA = REAL_DATA / "siemens-maa-spect-ct"
+FLT_PET = REAL_DATA / "pet-flt-slices"
+
+
+def _require(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"real scanner data not found at {path} (set THERANOSTICS_REAL_DATA)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def siemens_maa_dir() -> Path:
+    """The Siemens Symbia T6 99mTc-MAA SPECT/CT study (NM/, CT/, RTSTRUCT/)."""
+    return _require(SIEMENS_MAA)
+
+
+@pytest.fixture(scope="session")
+def flt_pet_dir() -> Path:
+    """Two 18F-FLT PET slices (BQML, DecayCorrection START)."""
+    return _require(FLT_PET)
+
+
+class MRMLContext:
+    """A real ``vtkMRMLScene`` with the application and module logics Slicer sets up."""
+
+    def __init__(self) -> None:
+        import slicer  # slicer-core
+
+        self._tmp = tempfile.TemporaryDirectory(prefix="theranostics-mrml-")
+        tmp = Path(self._tmp.name)
+        for sub in ("home", "share", "temp"):
+            (tmp / sub).mkdir()
+        self.scene = slicer.vtkMRMLScene()
+        self.app_logic = slicer.vtkSlicerApplicationLogic()
+        # Colour logic looks for colour files under the home/share folders; without an app
+        # these are empty folders, and the built-in colour tables are still created.
+        self.app_logic.SetHomeDirectory(str(tmp / "home"))
+        self.app_logic.SetShareDirectory(str(tmp / "share"))
+        self.app_logic.SetTemporaryPath(str(tmp / "temp"))
+        self.app_logic.SetMRMLScene(self.scene)
+        self.logics = {}
+        for name, cls in (
+            ("Colors", slicer.vtkSlicerColorLogic),
+            ("Volumes", slicer.vtkSlicerVolumesLogic),
+            ("Segmentations", slicer.vtkSlicerSegmentationsModuleLogic),
+        ):
+            logic = cls()
+            logic.SetMRMLApplicationLogic(self.app_logic)
+            logic.SetMRMLScene(self.scene)
+            self.app_logic.SetModuleLogic(name, logic)
+            self.logics[name] = logic
+
+    def close(self) -> None:
+        for logic in self.logics.values():
+            logic.SetMRMLScene(None)
+        self.app_logic.SetMRMLScene(None)
+        self.scene.Clear(True)
+        self._tmp.cleanup()
+
+
+@pytest.fixture
+def mrml():
+    """A fresh real MRML scene with colour, volumes and segmentations logics."""
+    pytest.importorskip("slicer", reason="slicer-core is not installed (pip install -e .[slicer])")
+    ctx = MRMLContext()
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def mrml_scene(mrml):
+    """Just the ``vtkMRMLScene`` of :func:`mrml`."""
+    return mrml.scene

@@ -1,0 +1,1 @@
+"""The ``theranostics`` command line: headless access to the core workflows."""
