@@ -1,0 +1,1 @@
+"""Performance benchmarks (not tests): ``make bench`` or ``python -m benchmarks.run``."""
