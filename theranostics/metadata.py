@@ -19,9 +19,10 @@ from datetime import datetime
 #: ``"Gy"`` absorbed dose, ``"MBq*h"`` time-integrated activity per voxel, ``"1"`` unitless.
 KNOWN_UNITS = ("Bq/mL", "counts", "cps", "HU", "SUVbw", "SUVlbm", "SUVbsa", "Gy", "MBq*h", "1")
 
-#: DICOM DecayCorrection (0054,1102) values: to the series/acquisition start, to the
-#: administration time, or not decay corrected.
-DECAY_CORRECTION_VALUES = ("START", "ADMIN", "NONE")
+#: Decay-correction states. The first three are DICOM DecayCorrection (0054,1102) values: to
+#: the series/acquisition start, to the administration time, not decay corrected. ``"REF"``
+#: (ours) means corrected to a user-chosen time held in ``QuantityInfo.decay_reference``.
+DECAY_CORRECTION_VALUES = ("START", "ADMIN", "NONE", "REF")
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,8 @@ class Administration:
     """The radiopharmaceutical administration an image refers to.
 
     Attributes:
-        nuclide: nuclide key such as ``"Lu-177"`` or ``"Tc-99m"`` (see :mod:`theranostics.nuclide_codes`).
+        nuclide: nuclide key such as ``"Lu-177"`` or ``"Tc-99m"`` (see
+            :func:`theranostics.nuclides.normalise_nuclide_name`).
         radiopharmaceutical: free text such as ``"MAA"`` or ``"PSMA-617"``.
         activity_MBq: administered activity in MBq at ``datetime``.
         datetime: administration (injection) start.
@@ -85,7 +87,7 @@ class QuantityInfo:
 
     Attributes:
         units: one of :data:`KNOWN_UNITS`.
-        decay_correction: ``"START"``, ``"ADMIN"`` or ``"NONE"`` (DICOM DecayCorrection).
+        decay_correction: one of :data:`DECAY_CORRECTION_VALUES`.
         decay_reference: the time the values are decay-corrected to (``None`` when
             ``decay_correction == "NONE"``).
         decay_factor: DecayFactor (0054,1321) as stored, if any.

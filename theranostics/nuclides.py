@@ -12,24 +12,61 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 from .errors import NuclideError
 
 _ELEMENTS = {
-    "H": "hydrogen", "C": "carbon", "N": "nitrogen", "O": "oxygen", "F": "fluorine",
-    "P": "phosphorus", "Cu": "copper", "Ga": "gallium", "Ge": "germanium", "Rb": "rubidium",
-    "Sr": "strontium", "Y": "yttrium", "Zr": "zirconium", "Tc": "technetium", "In": "indium",
-    "I": "iodine", "Sm": "samarium", "Ho": "holmium", "Lu": "lutetium", "Tb": "terbium",
-    "Re": "rhenium", "Tl": "thallium", "Pb": "lead", "Bi": "bismuth", "Po": "polonium",
-    "At": "astatine", "Fr": "francium", "Ra": "radium", "Ac": "actinium", "Th": "thorium",
-    "Sc": "scandium", "Er": "erbium", "Xe": "xenon", "Kr": "krypton", "Co": "cobalt",
-    "Cr": "chromium", "Se": "selenium", "Zn": "zinc",
+    "H": "hydrogen",
+    "C": "carbon",
+    "N": "nitrogen",
+    "O": "oxygen",
+    "F": "fluorine",
+    "P": "phosphorus",
+    "Cu": "copper",
+    "Ga": "gallium",
+    "Ge": "germanium",
+    "Rb": "rubidium",
+    "Sr": "strontium",
+    "Y": "yttrium",
+    "Zr": "zirconium",
+    "Tc": "technetium",
+    "In": "indium",
+    "I": "iodine",
+    "Sm": "samarium",
+    "Ho": "holmium",
+    "Lu": "lutetium",
+    "Tb": "terbium",
+    "Re": "rhenium",
+    "Tl": "thallium",
+    "Pb": "lead",
+    "Bi": "bismuth",
+    "Po": "polonium",
+    "At": "astatine",
+    "Fr": "francium",
+    "Ra": "radium",
+    "Ac": "actinium",
+    "Th": "thorium",
+    "Sc": "scandium",
+    "Er": "erbium",
+    "Xe": "xenon",
+    "Kr": "krypton",
+    "Co": "cobalt",
+    "Cr": "chromium",
+    "Se": "selenium",
+    "Zn": "zinc",
 }
 _SYMBOL_BY_NAME = {name: sym for sym, name in _ELEMENTS.items()}
 _SYMBOL_BY_LOWER = {sym.lower(): sym for sym in _ELEMENTS}
-_TIME_UNIT_S = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0,
-                "y": 365.25 * 86400.0}
+_TIME_UNIT_S = {
+    "us": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+    "d": 86400.0,
+    "y": 365.25 * 86400.0,
+}
 
 
 @dataclass(frozen=True)
@@ -93,7 +130,7 @@ def normalise_nuclide_name(text: str) -> str | None:
     return None
 
 
-@lru_cache(maxsize=None)
+@cache
 def _icrp107_record(key: str) -> dict:
     from importlib import resources
 

@@ -1,0 +1,1 @@
+"""Quantification: decay arithmetic, SUV factors, SPECT counts to activity concentration."""
