@@ -13,10 +13,24 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _real_data_root() -> Path:
+    """$THERANOSTICS_REAL_DATA, else ``../shared/data/real`` next to the checkout, else the
+    workplace's ``/work/shared/data/real`` (a clean clone elsewhere still finds it)."""
+    if "THERANOSTICS_REAL_DATA" in os.environ:
+        return Path(os.environ["THERANOSTICS_REAL_DATA"])
+    for candidate in (
+        REPO_ROOT.parent / "shared" / "data" / "real",
+        Path("/work/shared/data/real"),
+    ):
+        if candidate.exists():
+            return candidate
+    return REPO_ROOT.parent / "shared" / "data" / "real"
+
+
 #: Real anonymised scanner data shared between projects (never copied into the repository).
-REAL_DATA = Path(
-    os.environ.get("THERANOSTICS_REAL_DATA", REPO_ROOT.parent / "shared" / "data" / "real")
-)
+REAL_DATA = _real_data_root()
 SIEMENS_MAA = REAL_DATA / "siemens-maa-spect-ct"
 FLT_PET = REAL_DATA / "pet-flt-slices"
 
