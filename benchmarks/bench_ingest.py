@@ -17,6 +17,7 @@ all three), and whether our CT equals SimpleITK's voxel for voxel.
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -27,7 +28,8 @@ import numpy as np
 import pydicom
 import SimpleITK as sitk
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "siemens-maa-spect-ct"
+_SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+DATA = Path(os.environ.get("THERANOSTICS_REAL_DATA", _SHARED)) / "siemens-maa-spect-ct"
 
 
 def ours(root: Path):
