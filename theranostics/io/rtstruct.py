@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
-import SimpleITK as sitk  # noqa: N813 (the name every SimpleITK user knows)
+import SimpleITK as sitk
 from pydicom.errors import InvalidDicomError
 
 from ..errors import GeometryError, InvalidTagError, MissingTagError, NotDicomError
