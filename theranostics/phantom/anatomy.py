@@ -56,7 +56,7 @@ class Grid:
     def index_of(self, point_mm) -> tuple[int, int, int]:
         """Nearest voxel index (i, j, k) of an LPS point."""
         return tuple(
-            int(round((p - o) / s)) for p, o, s in zip(point_mm, self.origin_mm, self.spacing_mm)
+            round((p - o) / s) for p, o, s in zip(point_mm, self.origin_mm, self.spacing_mm)
         )
 
     def centre_of(self, index) -> tuple[float, float, float]:
@@ -111,8 +111,12 @@ def _affine(pts: np.ndarray, matrix: np.ndarray, offset: np.ndarray) -> np.ndarr
     """``pts @ matrix.T + offset`` column by column (faster than a (N,3)@(3,3) product)."""
     out = np.empty_like(pts, dtype=np.float64)
     for row in range(3):
-        out[:, row] = (matrix[row, 0] * pts[:, 0] + matrix[row, 1] * pts[:, 1]
-                       + matrix[row, 2] * pts[:, 2] + offset[row])
+        out[:, row] = (
+            matrix[row, 0] * pts[:, 0]
+            + matrix[row, 1] * pts[:, 1]
+            + matrix[row, 2] * pts[:, 2]
+            + offset[row]
+        )
     return out
 
 
@@ -159,8 +163,9 @@ class EllipticCylinder:
     def bbox(self) -> tuple[np.ndarray, np.ndarray]:
         cx, cy = self.centre_xy
         a, b = self.semi_xy
-        return np.array([cx - a, cy - b, self.z_range[0]]), np.array([cx + a, cy + b,
-                                                                     self.z_range[1]])
+        return np.array([cx - a, cy - b, self.z_range[0]]), np.array(
+            [cx + a, cy + b, self.z_range[1]]
+        )
 
 
 Shape = Ellipsoid | EllipticCylinder
@@ -303,8 +308,10 @@ class Anatomy:
         """Per-class lookup table of ``"hu"``, ``"density_g_per_mL"`` or ``"label"``."""
         if attribute == "label":
             labels = self.structure_labels
-            return np.array([labels.get(t.structure, 0) if t.structure else 0
-                             for t in self.tissues], dtype=np.uint16)
+            return np.array(
+                [labels.get(t.structure, 0) if t.structure else 0 for t in self.tissues],
+                dtype=np.uint16,
+            )
         return np.array([getattr(t, attribute) for t in self.tissues], dtype=np.float64)
 
 
@@ -332,8 +339,7 @@ def classify_points(anatomy: Anatomy, pts: np.ndarray) -> np.ndarray:
     return out
 
 
-def rasterize(anatomy: Anatomy, grid: Grid,
-              transform: RigidTransform | None = None) -> np.ndarray:
+def rasterize(anatomy: Anatomy, grid: Grid, transform: RigidTransform | None = None) -> np.ndarray:
     """Tissue class of every voxel centre of ``grid`` (array ``[k, j, i]``, uint8).
 
     ``transform`` is the patient's pose on the scanner (reference -> scanner); each voxel
@@ -348,8 +354,9 @@ def rasterize(anatomy: Anatomy, grid: Grid,
     for shape, cls in anatomy.paint:
         lo, hi = shape.bbox()
         if transform is not None and not transform.is_identity:
-            corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1])
-                                for z in (lo[2], hi[2])])
+            corners = np.array(
+                [[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])]
+            )
             moved = transform.forward(corners)
             lo, hi = moved.min(axis=0), moved.max(axis=0)
         i0 = np.clip(np.floor((lo - origin) / spacing).astype(int), 0, size)
@@ -364,6 +371,6 @@ def rasterize(anatomy: Anatomy, grid: Grid,
         if transform is not None and not transform.is_identity:
             pts = transform.inverse(pts)
         inside = shape.contains(pts).reshape(zz.shape)
-        block = out[i0[2]:i1[2], i0[1]:i1[1], i0[0]:i1[0]]
+        block = out[i0[2] : i1[2], i0[1] : i1[1], i0[0] : i1[0]]
         block[inside] = cls
     return out

@@ -99,9 +99,17 @@ def _code(value: str, scheme: str, meaning: str) -> Dataset:
     return item
 
 
-def _base(sop_class: str, sop_uid: str, modality: str, patient: Patient, session: Session,
-          series_uid: str, series_number: int, series_time: datetime,
-          series_description: str) -> Dataset:
+def _base(
+    sop_class: str,
+    sop_uid: str,
+    modality: str,
+    patient: Patient,
+    session: Session,
+    series_uid: str,
+    series_number: int,
+    series_time: datetime,
+    series_description: str,
+) -> Dataset:
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = sop_class
     meta.MediaStorageSOPInstanceUID = sop_uid
@@ -157,17 +165,33 @@ def _save(ds: Dataset, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def write_ct_series(folder: Path, hu: np.ndarray, grid: Grid, patient: Patient,
-                    session: Session, seed: int, acquisition_time: datetime,
-                    series_number: int = 1) -> list[Path]:
+def write_ct_series(
+    folder: Path,
+    hu: np.ndarray,
+    grid: Grid,
+    patient: Patient,
+    session: Session,
+    seed: int,
+    acquisition_time: datetime,
+    series_number: int = 1,
+) -> list[Path]:
     """Write a CT volume (``hu`` in HU, ``[k, j, i]`` on ``grid``) as one file per slice.
 
     Stored values are int16 ``HU + 1024`` with RescaleSlope 1 and RescaleIntercept -1024.
     """
     series_uid = make_uid(seed, session.name, "CT series")
     stored = np.clip(np.round(hu) + 1024, -32768, 32767).astype(np.int16)
-    ds = _base(CT_STORAGE, "", "CT", patient, session, series_uid, series_number,
-               acquisition_time, "CT for attenuation correction and localisation")
+    ds = _base(
+        CT_STORAGE,
+        "",
+        "CT",
+        patient,
+        session,
+        series_uid,
+        series_number,
+        acquisition_time,
+        "CT for attenuation correction and localisation",
+    )
     ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
     ds.AcquisitionDate = _da(acquisition_time)
     ds.AcquisitionTime = _tm(acquisition_time)
@@ -204,9 +228,15 @@ def write_ct_series(folder: Path, hu: np.ndarray, grid: Grid, patient: Patient,
     return paths
 
 
-def _radiopharmaceutical_item(nuclide: str, half_life_s: float, radiopharmaceutical: str,
-                              code: tuple[str, str, str] | None, start: datetime,
-                              total_dose: float, positron_fraction: float | None) -> Dataset:
+def _radiopharmaceutical_item(
+    nuclide: str,
+    half_life_s: float,
+    radiopharmaceutical: str,
+    code: tuple[str, str, str] | None,
+    start: datetime,
+    total_dose: float,
+    positron_fraction: float | None,
+) -> Dataset:
     item = Dataset()
     item.Radiopharmaceutical = radiopharmaceutical
     item.RadiopharmaceuticalStartTime = _tm(start)
@@ -249,20 +279,39 @@ class SpectAcquisition:
         return self.frame_duration_s * self.frames_per_rotation
 
 
-def write_nm_spect(path: Path, counts: np.ndarray, grid: Grid, patient: Patient,
-                   session: Session, seed: int, acq: SpectAcquisition, nuclide: str,
-                   half_life_s: float, radiopharmaceutical: str,
-                   radiopharmaceutical_code: tuple[str, str, str] | None,
-                   administration: datetime, administered_MBq: float,
-                   series_number: int = 2) -> Path:
+def write_nm_spect(
+    path: Path,
+    counts: np.ndarray,
+    grid: Grid,
+    patient: Patient,
+    session: Session,
+    seed: int,
+    acq: SpectAcquisition,
+    nuclide: str,
+    half_life_s: float,
+    radiopharmaceutical: str,
+    radiopharmaceutical_code: tuple[str, str, str] | None,
+    administration: datetime,
+    administered_MBq: float,
+    series_number: int = 2,
+) -> Path:
     """Write reconstructed SPECT counts (``[k, j, i]`` uint16 on ``grid``) as one NM
     multi-frame file (RECON TOMO), counts not decay corrected, RadionuclideTotalDose in MBq."""
     if counts.max(initial=0) > 65535 or counts.min(initial=0) < 0:
         raise ValueError("SPECT counts do not fit uint16")
     series_uid = make_uid(seed, session.name, "NM series")
     sop_uid = make_uid(seed, session.name, "NM")
-    ds = _base(NM_STORAGE, sop_uid, "NM", patient, session, series_uid, series_number,
-               acq.start, f"{radiopharmaceutical} SPECT {session.name} [Recon - AC SC]")
+    ds = _base(
+        NM_STORAGE,
+        sop_uid,
+        "NM",
+        patient,
+        session,
+        series_uid,
+        series_number,
+        acq.start,
+        f"{radiopharmaceutical} SPECT {session.name} [Recon - AC SC]",
+    )
     ds.ImageType = ["ORIGINAL", "PRIMARY", "RECON TOMO", "EMISSION"]
     ds.AcquisitionDate = _da(acq.start)
     ds.AcquisitionTime = _tm(acq.start)
@@ -298,11 +347,19 @@ def write_nm_spect(path: Path, counts: np.ndarray, grid: Grid, patient: Patient,
     window.EnergyWindowRangeSequence = Sequence([window_range])
     window.EnergyWindowName = name
     ds.EnergyWindowInformationSequence = Sequence([window])
-    ds.RadiopharmaceuticalInformationSequence = Sequence([
-        _radiopharmaceutical_item(nuclide, half_life_s, radiopharmaceutical,
-                                  radiopharmaceutical_code, administration, administered_MBq,
-                                  None)
-    ])
+    ds.RadiopharmaceuticalInformationSequence = Sequence(
+        [
+            _radiopharmaceutical_item(
+                nuclide,
+                half_life_s,
+                radiopharmaceutical,
+                radiopharmaceutical_code,
+                administration,
+                administered_MBq,
+                None,
+            )
+        ]
+    )
     ds.NumberOfDetectors = 1
     detector = Dataset()
     detector.ImagePositionPatient = [_ds(v) for v in grid.origin_mm]
@@ -320,7 +377,7 @@ def write_nm_spect(path: Path, counts: np.ndarray, grid: Grid, patient: Patient,
     rotation.AngularStep = _ds(acq.angular_step_deg)
     rotation.RotationDirection = "CW"
     rotation.ScanArc = _ds(acq.scan_arc_deg)
-    rotation.ActualFrameDuration = int(round(acq.frame_duration_s * 1000))
+    rotation.ActualFrameDuration = round(acq.frame_duration_s * 1000)
     rotation.NumberOfFramesInRotation = acq.frames_per_rotation
     rotation.TableTraverse = "0"
     ds.RotationInformationSequence = Sequence([rotation])
@@ -328,8 +385,7 @@ def write_nm_spect(path: Path, counts: np.ndarray, grid: Grid, patient: Patient,
     ds.PatientOrientationCodeSequence[0].PatientOrientationModifierCodeSequence = Sequence(
         [_code("40199007", "SCT", "supine")]
     )
-    ds.PatientGantryRelationshipCodeSequence = Sequence([_code("102540008", "SCT",
-                                                               "headfirst")])
+    ds.PatientGantryRelationshipCodeSequence = Sequence([_code("102540008", "SCT", "headfirst")])
     ds.AcquisitionContextSequence = Sequence()
     ds.PixelData = np.ascontiguousarray(counts.astype("<u2")).tobytes()
     _save(ds, path)
@@ -346,19 +402,39 @@ class PetAcquisition:
     frame_reference_time_ms: float
 
 
-def write_pet_series(folder: Path, bq_per_mL: np.ndarray, grid: Grid, patient: Patient,
-                     session: Session, seed: int, acq: PetAcquisition, nuclide: str,
-                     half_life_s: float, positron_fraction: float, radiopharmaceutical: str,
-                     radiopharmaceutical_code: tuple[str, str, str] | None,
-                     administration: datetime, administered_MBq: float,
-                     series_number: int = 2) -> list[Path]:
+def write_pet_series(
+    folder: Path,
+    bq_per_mL: np.ndarray,
+    grid: Grid,
+    patient: Patient,
+    session: Session,
+    seed: int,
+    acq: PetAcquisition,
+    nuclide: str,
+    half_life_s: float,
+    positron_fraction: float,
+    radiopharmaceutical: str,
+    radiopharmaceutical_code: tuple[str, str, str] | None,
+    administration: datetime,
+    administered_MBq: float,
+    series_number: int = 2,
+) -> list[Path]:
     """Write a PET volume (Bq/mL decay corrected to the acquisition start, ``[k, j, i]``) as
     one file per slice: int16 stored with a per-slice RescaleSlope, RadionuclideTotalDose in
     Bq, Units BQML, DecayCorrection START."""
     series_uid = make_uid(seed, session.name, "PT series")
     nz = grid.size[2]
-    ds = _base(PET_STORAGE, "", "PT", patient, session, series_uid, series_number, acq.start,
-               f"{radiopharmaceutical} PET WB AC")
+    ds = _base(
+        PET_STORAGE,
+        "",
+        "PT",
+        patient,
+        session,
+        series_uid,
+        series_number,
+        acq.start,
+        f"{radiopharmaceutical} PET WB AC",
+    )
     ds.ImageType = ["ORIGINAL", "PRIMARY"]
     ds.AcquisitionDate = _da(acq.start)
     ds.AcquisitionTime = _tm(acq.start)
@@ -381,7 +457,7 @@ def write_pet_series(folder: Path, bq_per_mL: np.ndarray, grid: Grid, patient: P
     ds.DecayCorrection = "START"
     ds.DecayFactor = _ds(acq.decay_factor)
     ds.FrameReferenceTime = _ds(acq.frame_reference_time_ms)
-    ds.ActualFrameDuration = int(round(acq.duration_s * 1000))
+    ds.ActualFrameDuration = round(acq.duration_s * 1000)
     ds.RandomsCorrectionMethod = "DLYD"
     ds.AttenuationCorrectionMethod = "CT-based"
     ds.ScatterCorrectionMethod = "model-based"
@@ -390,17 +466,24 @@ def write_pet_series(folder: Path, bq_per_mL: np.ndarray, grid: Grid, patient: P
     ds.DoseCalibrationFactor = "1"
     ds.PrimaryPromptsCountsAccumulated = 0
     ds.SliceSensitivityFactor = "1"
-    ds.RadiopharmaceuticalInformationSequence = Sequence([
-        _radiopharmaceutical_item(nuclide, half_life_s, radiopharmaceutical,
-                                  radiopharmaceutical_code, administration,
-                                  administered_MBq * 1e6, positron_fraction)
-    ])
+    ds.RadiopharmaceuticalInformationSequence = Sequence(
+        [
+            _radiopharmaceutical_item(
+                nuclide,
+                half_life_s,
+                radiopharmaceutical,
+                radiopharmaceutical_code,
+                administration,
+                administered_MBq * 1e6,
+                positron_fraction,
+            )
+        ]
+    )
     ds.PatientOrientationCodeSequence = Sequence([_code("102538003", "SCT", "recumbent")])
     ds.PatientOrientationCodeSequence[0].PatientOrientationModifierCodeSequence = Sequence(
         [_code("40199007", "SCT", "supine")]
     )
-    ds.PatientGantryRelationshipCodeSequence = Sequence([_code("102540008", "SCT",
-                                                               "headfirst")])
+    ds.PatientGantryRelationshipCodeSequence = Sequence([_code("102540008", "SCT", "headfirst")])
     paths = []
     for k in range(nz):
         plane = np.clip(bq_per_mL[k], 0.0, None)
@@ -422,8 +505,14 @@ def write_pet_series(folder: Path, bq_per_mL: np.ndarray, grid: Grid, patient: P
     return paths
 
 
-def write_seg(path: Path, labels: np.ndarray, names: dict[str, int], ct_files: list[Path],
-              seed: int, content_time: datetime) -> Path:
+def write_seg(
+    path: Path,
+    labels: np.ndarray,
+    names: dict[str, int],
+    ct_files: list[Path],
+    seed: int,
+    content_time: datetime,
+) -> Path:
     """Write the structures (label map ``[k, j, i]`` on the CT grid) as a binary DICOM SEG that
     references the CT slices ``ct_files`` (highdicom); segment labels are the structure
     names."""
@@ -438,15 +527,17 @@ def write_seg(path: Path, labels: np.ndarray, names: dict[str, int], ct_files: l
     descriptions = []
     for number, (name, value) in enumerate(ordered, start=1):
         seg_array[labels == value] = number
-        descriptions.append(hd.seg.SegmentDescription(
-            segment_number=number,
-            segment_label=name,
-            segmented_property_category=_seg_category(name, codes),
-            segmented_property_type=_seg_type(name, codes),
-            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL,
-            tracking_uid=make_uid(seed, "segment", name),
-            tracking_id=name,
-        ))
+        descriptions.append(
+            hd.seg.SegmentDescription(
+                segment_number=number,
+                segment_label=name,
+                segmented_property_category=_seg_category(name, codes),
+                segmented_property_type=_seg_type(name, codes),
+                algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL,
+                tracking_uid=make_uid(seed, "segment", name),
+                tracking_id=name,
+            )
+        )
     seg = hd.seg.Segmentation(
         source_images=sources,
         pixel_array=seg_array,
@@ -465,11 +556,14 @@ def write_seg(path: Path, labels: np.ndarray, names: dict[str, int], ct_files: l
         content_description="Ground truth structures of the synthetic phantom",
     )
     # highdicom stamps wall-clock times and random UIDs: pin them for reproducible bytes
-    for keyword, value in (("SeriesDate", _da(content_time)), ("SeriesTime", _tm(content_time)),
-                           ("ContentDate", _da(content_time)),
-                           ("ContentTime", _tm(content_time)),
-                           ("InstanceCreationDate", _da(content_time)),
-                           ("InstanceCreationTime", _tm(content_time))):
+    for keyword, value in (
+        ("SeriesDate", _da(content_time)),
+        ("SeriesTime", _tm(content_time)),
+        ("ContentDate", _da(content_time)),
+        ("ContentTime", _tm(content_time)),
+        ("InstanceCreationDate", _da(content_time)),
+        ("InstanceCreationTime", _tm(content_time)),
+    ):
         setattr(seg, keyword, value)
     for item in seg.get("ContributingEquipmentSequence", []):
         if "ContributionDateTime" in item:
@@ -484,17 +578,25 @@ def write_seg(path: Path, labels: np.ndarray, names: dict[str, int], ct_files: l
 
 
 def _seg_category(name: str, codes):
-    return codes.SCT.MorphologicallyAbnormalStructure if name.startswith("lesion") else (
-        codes.SCT.AnatomicalStructure)
+    return (
+        codes.SCT.MorphologicallyAbnormalStructure
+        if name.startswith("lesion")
+        else (codes.SCT.AnatomicalStructure)
+    )
 
 
 def _seg_type(name: str, codes):
     table = {
-        "kidney": codes.SCT.Kidney, "liver": codes.SCT.Liver, "spleen": codes.SCT.Spleen,
-        "parotid": codes.SCT.ParotidGland, "submandibular": codes.SCT.SubmandibularGland,
+        "kidney": codes.SCT.Kidney,
+        "liver": codes.SCT.Liver,
+        "spleen": codes.SCT.Spleen,
+        "parotid": codes.SCT.ParotidGland,
+        "submandibular": codes.SCT.SubmandibularGland,
         "bladder": codes.SCT.Bladder,
-        "red_marrow": codes.SCT.BoneMarrow, "lung": codes.SCT.Lung,
-        "cortical_bone": codes.SCT.Bone, "remainder_of_body": codes.SCT.Tissue,
+        "red_marrow": codes.SCT.BoneMarrow,
+        "lung": codes.SCT.Lung,
+        "cortical_bone": codes.SCT.Bone,
+        "remainder_of_body": codes.SCT.Tissue,
         "lesion": codes.SCT.Lesion,
     }
     for prefix, code in table.items():

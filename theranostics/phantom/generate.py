@@ -99,15 +99,20 @@ class PhantomConfig:
 
 
 def session_name(t_h: float) -> str:
-    return f"spect_{int(round(t_h)):03d}h" if float(t_h).is_integer() else f"spect_{t_h:g}h"
+    return f"spect_{round(t_h):03d}h" if float(t_h).is_integer() else f"spect_{t_h:g}h"
 
 
 def _rng(seed: int, *stream: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), *stream])
 
 
-def generate_study(outdir: str | Path, config: PhantomConfig | None = None, *,
-                   progress: ProgressCallback | None = None, overwrite: bool = False) -> dict:
+def generate_study(
+    outdir: str | Path,
+    config: PhantomConfig | None = None,
+    *,
+    progress: ProgressCallback | None = None,
+    overwrite: bool = False,
+) -> dict:
     """Generate the study into ``outdir`` and return the ground-truth dictionary.
 
     The study is built in a sibling temporary folder and moved into place at the end, so an
@@ -162,8 +167,10 @@ def _generate(out: Path, cfg: PhantomConfig, progress: ProgressCallback | None) 
     curves = {n: curve_for(kinetics[n], a0, nuclide.half_life_h) for n in names}
     retention = total_curve(curves.values())
     t_check = np.concatenate([np.linspace(0, 48, 4801), np.linspace(48, 2000, 2000)])
-    if np.any(retention.activity_MBq(t_check) > a0 * np.exp(-nuclide.decay_constant_per_h
-                                                             * t_check) * (1 + 1e-9)):
+    if np.any(
+        retention.activity_MBq(t_check)
+        > a0 * np.exp(-nuclide.decay_constant_per_h * t_check) * (1 + 1e-9)
+    ):
         raise ValueError(f"preset {preset.name}: regions hold more than the administered activity")
 
     tick("voxelising the reference anatomy")
@@ -177,7 +184,7 @@ def _generate(out: Path, cfg: PhantomConfig, progress: ProgressCallback | None) 
         raise ValueError(f"structures without voxels on the {cfg.size} grid: {empty}")
     # share of a region's activity held by each of its voxels (uniform within a region)
     share_by_label = np.zeros(int(label_lut.max()) + 1)
-    for n, s in stats.items():
+    for s in stats.values():
         share_by_label[s["label"]] = 1.0 / s["voxels"]
     share = share_by_label[labels_ref]
 
@@ -188,8 +195,10 @@ def _generate(out: Path, cfg: PhantomConfig, progress: ProgressCallback | None) 
         return lut[labels_ref] * share
 
     patient = dw.Patient(
-        name="PHANTOM^THERANOSTICS", patient_id=f"PHANTOM-{preset.name}-{cfg.seed}",
-        sex=preset.patient_sex, weight_kg=preset.patient_weight_kg,
+        name="PHANTOM^THERANOSTICS",
+        patient_id=f"PHANTOM-{preset.name}-{cfg.seed}",
+        sex=preset.patient_sex,
+        weight_kg=preset.patient_weight_kg,
         height_m=preset.patient_height_m,
     )
     hu_lut = anatomy.lookup("hu")
@@ -198,15 +207,17 @@ def _generate(out: Path, cfg: PhantomConfig, progress: ProgressCallback | None) 
     truth_dir = out / "truth"
     coarse_mL = coarse.voxel_volume_mL
 
-    def write_ct(session: dw.Session, motion: anat.RigidTransform, when: datetime,
-                 stream: int) -> list[Path]:
+    def write_ct(
+        session: dw.Session, motion: anat.RigidTransform, when: datetime, stream: int
+    ) -> list[Path]:
         classes = classes_ref if motion.is_identity else anat.rasterize(anatomy, fine, motion)
-        hu = hu_lut[classes] + _rng(cfg.seed, 3, stream).normal(0.0, cfg.ct_noise_hu,
-                                                                classes.shape)
+        hu = hu_lut[classes] + _rng(cfg.seed, 3, stream).normal(0.0, cfg.ct_noise_hu, classes.shape)
         hu[classes == 0] = -1000.0 + _rng(cfg.seed, 6, stream).normal(
-            0.0, cfg.ct_noise_hu, int(np.count_nonzero(classes == 0)))
-        return dw.write_ct_series(dicom_dir / session.name / "CT", hu, fine, patient,
-                                  session, cfg.seed, when)
+            0.0, cfg.ct_noise_hu, int(np.count_nonzero(classes == 0))
+        )
+        return dw.write_ct_series(
+            dicom_dir / session.name / "CT", hu, fine, patient, session, cfg.seed, when
+        )
 
     # --- post-therapy SPECT/CT time points -----------------------------------------------
     time_points = []
@@ -214,14 +225,22 @@ def _generate(out: Path, cfg: PhantomConfig, progress: ProgressCallback | None) 
     for index, (t_h, frame_s) in enumerate(zip(cfg.time_points_h, cfg.durations())):
         name = session_name(t_h)
         start = admin + timedelta(hours=float(t_h))
-        motion = (anat.RigidTransform(centre_mm=anat.BODY_CENTRE_MM) if index == 0 else
-                  spect.draw_motion(motion_rng, cfg.max_motion_deg, cfg.max_motion_mm))
-        session = dw.Session(name, dw.make_uid(cfg.seed, name, "study"),
-                             dw.make_uid(cfg.seed, name, "frame of reference"),
-                             start - timedelta(minutes=5), f"TP{index + 1}",
-                             f"177Lu SPECT/CT {t_h:g} h post therapy")
-        acq = dw.SpectAcquisition(start, frame_s, cfg.frames_per_rotation, 3.0, 180.0,
-                                  LU177_WINDOW, cfg.spect_fwhm_mm)
+        motion = (
+            anat.RigidTransform(centre_mm=anat.BODY_CENTRE_MM)
+            if index == 0
+            else spect.draw_motion(motion_rng, cfg.max_motion_deg, cfg.max_motion_mm)
+        )
+        session = dw.Session(
+            name,
+            dw.make_uid(cfg.seed, name, "study"),
+            dw.make_uid(cfg.seed, name, "frame of reference"),
+            start - timedelta(minutes=5),
+            f"TP{index + 1}",
+            f"177Lu SPECT/CT {t_h:g} h post therapy",
+        )
+        acq = dw.SpectAcquisition(
+            start, frame_s, cfg.frames_per_rotation, 3.0, 180.0, LU177_WINDOW, cfg.spect_fwhm_mm
+        )
         tick(f"{name}: CT")
         ct_files = write_ct(session, motion, start - timedelta(minutes=2), 10 + index)
         if index == 0:
@@ -240,49 +259,87 @@ def _generate(out: Path, cfg: PhantomConfig, progress: ProgressCallback | None) 
                 "frame duration or lower the calibration factor"
             )
         nm_path = dicom_dir / name / "NM" / "NM_0001.dcm"
-        dw.write_nm_spect(nm_path, counts.astype(np.uint16), coarse, patient, session,
-                          cfg.seed, acq, preset.nuclide, nuclide.half_life_s,
-                          preset.radiopharmaceutical, preset.radiopharmaceutical_code, admin,
-                          a0)
+        dw.write_nm_spect(
+            nm_path,
+            counts.astype(np.uint16),
+            coarse,
+            patient,
+            session,
+            cfg.seed,
+            acq,
+            preset.nuclide,
+            nuclide.half_life_s,
+            preset.radiopharmaceutical,
+            preset.radiopharmaceutical_code,
+            admin,
+            a0,
+        )
         true_map = spect.block_sum(per_voxel(activity_at_start)) * 1e6 / coarse_mL
         truth.write_image(
             truth_dir / f"activity_{name.removeprefix('spect_')}.nrrd",
             truth.to_sitk(true_map.astype(np.float32), coarse),
-            {"units": "Bq/mL", "quantity": "true activity concentration",
-             "time_h_after_administration": t_h, "datetime": start.isoformat(),
-             "decay_correction": "NONE", "frame": "reference (pose of the first SPECT/CT)",
-             "nuclide": preset.nuclide, "modality": "OT"},
+            {
+                "schema": "theranostics-sidecar/1",
+                "modality": "OT",
+                "units": "Bq/mL",
+                "series_description": f"true activity concentration at {t_h:g} h "
+                "(acquisition start), reference pose",
+                "nuclide": preset.nuclide,
+                "radiopharmaceutical": preset.radiopharmaceutical,
+                "administered_activity_MBq": a0,
+                "administration_datetime": admin.isoformat(),
+                "acquisition_datetime": start.isoformat(),
+                "decay_correction": "NONE",
+                "patient_weight_kg": preset.patient_weight_kg,
+                "patient_height_m": preset.patient_height_m,
+                "patient_sex": preset.patient_sex,
+            },
         )
-        time_points.append({
-            "name": name,
-            "time_h": float(t_h),
-            "acquisition_start": start.isoformat(),
-            "duration_s": acq.duration_s,
-            "frame_duration_s": frame_s,
-            "frames_per_rotation": cfg.frames_per_rotation,
-            "motion": motion.to_json(),
-            "total_activity_MBq": float(retention.activity_MBq(t_h)),
-            "expected_total_counts": float(expected.sum()),
-            "measured_total_counts": int(counts.sum()),
-            "region_activity_MBq": activity_at_start,
-            "region_integral_over_acquisition_MBq_s": integral_MBq_s,
-            "files": {"ct": str((dicom_dir / name / "CT").relative_to(out)),
-                      "nm": str(nm_path.relative_to(out)),
-                      "truth_activity": f"truth/activity_{name.removeprefix('spect_')}.nrrd"},
-        })
+        time_points.append(
+            {
+                "name": name,
+                "time_h": float(t_h),
+                "acquisition_start": start.isoformat(),
+                "duration_s": acq.duration_s,
+                "frame_duration_s": frame_s,
+                "frames_per_rotation": cfg.frames_per_rotation,
+                "motion": motion.to_json(),
+                "total_activity_MBq": float(retention.activity_MBq(t_h)),
+                "expected_total_counts": float(expected.sum()),
+                "measured_total_counts": int(counts.sum()),
+                "region_activity_MBq": activity_at_start,
+                "region_integral_over_acquisition_MBq_s": integral_MBq_s,
+                "files": {
+                    "ct": str((dicom_dir / name / "CT").relative_to(out)),
+                    "nm": str(nm_path.relative_to(out)),
+                    "truth_activity": f"truth/activity_{name.removeprefix('spect_')}.nrrd",
+                },
+            }
+        )
 
     # --- pre-therapy PET/CT --------------------------------------------------------------
     tick("planning PET/CT")
     pet_admin = admin - timedelta(days=preset.pet_days_before_therapy)
     pet_start = pet_admin + timedelta(hours=preset.pet_uptake_time_h)
     pet_motion = spect.draw_motion(motion_rng, cfg.max_motion_deg, cfg.max_motion_mm)
-    pet_session = dw.Session("pet_planning", dw.make_uid(cfg.seed, "pet", "study"),
-                             dw.make_uid(cfg.seed, "pet", "frame of reference"),
-                             pet_start - timedelta(minutes=5), "PET1",
-                             f"{preset.pet_radiopharmaceutical} PET/CT planning")
+    pet_session = dw.Session(
+        "pet_planning",
+        dw.make_uid(cfg.seed, "pet", "study"),
+        dw.make_uid(cfg.seed, "pet", "frame of reference"),
+        pet_start - timedelta(minutes=5),
+        "PET1",
+        f"{preset.pet_radiopharmaceutical} PET/CT planning",
+    )
     write_ct(pet_session, pet_motion, pet_start - timedelta(minutes=2), 99)
-    pet_curves = {n: curve_for(kinetics[n], preset.pet_administered_MBq, pet_nuclide.half_life_h,
-                               t_eff_nuclide_half_life_h=nuclide.half_life_h) for n in names}
+    pet_curves = {
+        n: curve_for(
+            kinetics[n],
+            preset.pet_administered_MBq,
+            pet_nuclide.half_life_h,
+            t_eff_nuclide_half_life_h=nuclide.half_life_h,
+        )
+        for n in names
+    }
     t_pet = preset.pet_uptake_time_h
     pet_activity = {n: float(c.activity_MBq(t_pet)) for n, c in pet_curves.items()}
     pet_true = spect.block_sum(spect.move_activity(per_voxel(pet_activity), fine, pet_motion))
@@ -295,22 +352,41 @@ def _generate(out: Path, cfg: PhantomConfig, progress: ProgressCallback | None) 
     decay_factor = x / (1.0 - math.exp(-x))
     frame_ref_ms = -math.log((1.0 - math.exp(-x)) / x) / lam_pet_s * 1000.0
     pet_acq = dw.PetAcquisition(pet_start, cfg.pet_duration_s, decay_factor, frame_ref_ms)
-    dw.write_pet_series(dicom_dir / "pet_planning" / "PT", pet_noisy, coarse, patient,
-                        pet_session, cfg.seed, pet_acq, preset.pet_nuclide,
-                        pet_nuclide.half_life_s, GA68_POSITRON_FRACTION,
-                        preset.pet_radiopharmaceutical, preset.pet_radiopharmaceutical_code,
-                        pet_admin, preset.pet_administered_MBq)
-    a_inj_at_scan_Bq = preset.pet_administered_MBq * 1e6 * math.exp(-LN2 * t_pet
-                                                                     / pet_nuclide.half_life_h)
+    dw.write_pet_series(
+        dicom_dir / "pet_planning" / "PT",
+        pet_noisy,
+        coarse,
+        patient,
+        pet_session,
+        cfg.seed,
+        pet_acq,
+        preset.pet_nuclide,
+        pet_nuclide.half_life_s,
+        GA68_POSITRON_FRACTION,
+        preset.pet_radiopharmaceutical,
+        preset.pet_radiopharmaceutical_code,
+        pet_admin,
+        preset.pet_administered_MBq,
+    )
+    a_inj_at_scan_Bq = (
+        preset.pet_administered_MBq * 1e6 * math.exp(-LN2 * t_pet / pet_nuclide.half_life_h)
+    )
 
     # --- truth files ---------------------------------------------------------------------
     tick("ground truth")
-    truth.write_image(truth_dir / "labels.nrrd", truth.to_sitk(labels_ref.astype(np.uint16),
-                                                                fine))
-    truth.write_json(truth_dir / "labels.json", {str(v): n for n, v in
-                                                 sorted(names.items(), key=lambda kv: kv[1])})
-    dw.write_seg(truth_dir / "structures_seg.dcm", labels_ref, names, reference_ct, cfg.seed,
-                 admin + timedelta(hours=float(cfg.time_points_h[0])))
+    truth.write_image(truth_dir / "labels.nrrd", truth.to_sitk(labels_ref.astype(np.uint16), fine))
+    truth.write_json(
+        truth_dir / "labels.json",
+        {str(v): n for n, v in sorted(names.items(), key=lambda kv: kv[1])},
+    )
+    dw.write_seg(
+        truth_dir / "structures_seg.dcm",
+        labels_ref,
+        names,
+        reference_ct,
+        cfg.seed,
+        admin + timedelta(hours=float(cfg.time_points_h[0])),
+    )
     regions = {}
     for n in names:
         s = stats[n]
@@ -318,8 +394,13 @@ def _generate(out: Path, cfg: PhantomConfig, progress: ProgressCallback | None) 
         lesion = next((les for les in lesions if les.name == n), None)
         regions[n] = {
             **s,
-            "category": "lesion" if lesion else ("background" if n in (
-                "remainder_of_body", "cortical_bone", "lung_left", "lung_right") else "organ"),
+            "category": "lesion"
+            if lesion
+            else (
+                "background"
+                if n in ("remainder_of_body", "cortical_bone", "lung_left", "lung_right")
+                else "organ"
+            ),
             "host": lesion.host if lesion else None,
             "analytic_volume_mL": lesion.shape.volume_mL if lesion else None,
             "density_g_per_mL": s["mass_g"] / s["volume_mL"],
@@ -329,7 +410,9 @@ def _generate(out: Path, cfg: PhantomConfig, progress: ProgressCallback | None) 
             "mean_dose_Gy": truth.mean_dose_Gy(tia, s["mass_g"], preset.nuclide),
             "pet_activity_MBq": pet_activity[n],
             "pet_mean_Bq_per_mL": pet_activity[n] * 1e6 / s["volume_mL"],
-            "pet_SUVbw": pet_activity[n] * 1e6 / s["volume_mL"]
+            "pet_SUVbw": pet_activity[n]
+            * 1e6
+            / s["volume_mL"]
             / (a_inj_at_scan_Bq / (preset.patient_weight_kg * 1000.0)),
         }
     ground_truth = {
@@ -349,10 +432,16 @@ def _generate(out: Path, cfg: PhantomConfig, progress: ProgressCallback | None) 
         "reference_frame": "patient pose of the first SPECT/CT (identity motion); labels on "
         "its CT grid, activity maps on its SPECT grid",
         "grids": {
-            "ct_and_labels": {"size": fine.size, "spacing_mm": fine.spacing_mm,
-                              "origin_mm": fine.origin_mm},
-            "spect_pet_and_activity": {"size": coarse.size, "spacing_mm": coarse.spacing_mm,
-                                       "origin_mm": coarse.origin_mm},
+            "ct_and_labels": {
+                "size": fine.size,
+                "spacing_mm": fine.spacing_mm,
+                "origin_mm": fine.origin_mm,
+            },
+            "spect_pet_and_activity": {
+                "size": coarse.size,
+                "spacing_mm": coarse.spacing_mm,
+                "origin_mm": coarse.origin_mm,
+            },
         },
         "dose_model": truth.dose_model(preset.nuclide),
         "spect": {
@@ -388,8 +477,12 @@ def _generate(out: Path, cfg: PhantomConfig, progress: ProgressCallback | None) 
             "tia_MBq_h": retention.tia_MBq_h,
             "curve_terms": retention.to_json(),
         },
-        "files": {"labels": "truth/labels.nrrd", "label_names": "truth/labels.json",
-                  "seg": "truth/structures_seg.dcm", "dicom": "dicom"},
+        "files": {
+            "labels": "truth/labels.nrrd",
+            "label_names": "truth/labels.json",
+            "seg": "truth/structures_seg.dcm",
+            "dicom": "dicom",
+        },
     }
     truth.write_json(truth_dir / "ground_truth.json", ground_truth)
     return ground_truth

@@ -100,12 +100,18 @@ class TimeActivityCurve:
         return self.integral_MBq_h(0.0, math.inf)
 
     def to_json(self) -> list[dict]:
-        return [{"coefficient_MBq": t.coefficient_MBq, "rate_per_h": t.rate_per_h}
-                for t in self.terms]
+        return [
+            {"coefficient_MBq": t.coefficient_MBq, "rate_per_h": t.rate_per_h} for t in self.terms
+        ]
 
 
-def curve_for(kinetics: RegionKinetics, administered_MBq: float, physical_half_life_h: float,
-              *, t_eff_nuclide_half_life_h: float | None = None) -> TimeActivityCurve:
+def curve_for(
+    kinetics: RegionKinetics,
+    administered_MBq: float,
+    physical_half_life_h: float,
+    *,
+    t_eff_nuclide_half_life_h: float | None = None,
+) -> TimeActivityCurve:
     """The :class:`TimeActivityCurve` of a region for an administration of
     ``administered_MBq`` MBq of a nuclide with physical half-life ``physical_half_life_h``.
 

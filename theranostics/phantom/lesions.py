@@ -12,8 +12,8 @@ import math
 
 import numpy as np
 
-from .anatomy import Anatomy, Ellipsoid, Lesion, RigidTransform, classify_points
 from .anatomy import _T as TISSUE_INDEX
+from .anatomy import Anatomy, Ellipsoid, Lesion, RigidTransform, classify_points
 from .kinetics import RegionKinetics, Washout
 from .presets import SNAP_GRID, LesionSpec
 
@@ -27,7 +27,13 @@ _ALLOWED = {
 }
 _MAX_NODE_ML = 15.0
 _SURFACE_DIRS = np.array(
-    [[x, y, z] for x in (-1, 0, 1) for y in (-1, 0, 1) for z in (-1, 0, 1) if (x, y, z) != (0,) * 3],
+    [
+        [x, y, z]
+        for x in (-1, 0, 1)
+        for y in (-1, 0, 1)
+        for z in (-1, 0, 1)
+        if (x, y, z) != (0, 0, 0)
+    ],
     dtype=float,
 )
 _SURFACE_DIRS /= np.linalg.norm(_SURFACE_DIRS, axis=1, keepdims=True)
@@ -43,13 +49,16 @@ def _candidate_centre(rng: np.random.Generator, host: str) -> np.ndarray:
         site = rng.integers(3)
         side = rng.choice([-1.0, 1.0])
         if site == 0:  # para-aortic
-            return np.array([side * rng.uniform(24.0, 38.0), rng.uniform(35.0, 45.0),
-                             rng.uniform(110.0, 240.0)])
+            return np.array(
+                [side * rng.uniform(24.0, 38.0), rng.uniform(35.0, 45.0), rng.uniform(110.0, 240.0)]
+            )
         if site == 1:  # pelvic
-            return np.array([side * rng.uniform(50.0, 65.0), rng.uniform(-10.0, 10.0),
-                             rng.uniform(50.0, 110.0)])
-        return np.array([rng.uniform(-8.0, 8.0), rng.uniform(30.0, 40.0),
-                         rng.uniform(380.0, 430.0)])  # mediastinal
+            return np.array(
+                [side * rng.uniform(50.0, 65.0), rng.uniform(-10.0, 10.0), rng.uniform(50.0, 110.0)]
+            )
+        return np.array(
+            [rng.uniform(-8.0, 8.0), rng.uniform(30.0, 40.0), rng.uniform(380.0, 430.0)]
+        )  # mediastinal
     # liver: uniform inside 80 % of the liver ellipsoid
     while True:
         u = rng.uniform(-1.0, 1.0, 3)
@@ -63,8 +72,9 @@ def _snap(point: np.ndarray) -> np.ndarray:
     return o + np.round((point - o) / s) * s
 
 
-def _shape(rng: np.random.Generator, centre: np.ndarray, volume_mL: float,
-           ellipsoid: bool) -> Ellipsoid:
+def _shape(
+    rng: np.random.Generator, centre: np.ndarray, volume_mL: float, ellipsoid: bool
+) -> Ellipsoid:
     r = (3.0 * volume_mL * 1000.0 / (4.0 * math.pi)) ** (1.0 / 3.0)
     if not ellipsoid:
         return Ellipsoid(tuple(float(c) for c in centre), (r, r, r))
@@ -72,8 +82,9 @@ def _shape(rng: np.random.Generator, centre: np.ndarray, volume_mL: float,
     b = rng.uniform(0.75, 1.33)
     axes = (r * a, r * b, r / (a * b))
     rot = RigidTransform(tuple(rng.uniform(-90.0, 90.0, 3))).matrix
-    return Ellipsoid(tuple(float(c) for c in centre), axes,
-                     tuple(tuple(float(v) for v in row) for row in rot))
+    return Ellipsoid(
+        tuple(float(c) for c in centre), axes, tuple(tuple(float(v) for v in row) for row in rot)
+    )
 
 
 def _fits(anatomy: Anatomy, shape: Ellipsoid, host: str, placed: list[Lesion]) -> bool:
@@ -94,8 +105,9 @@ def _fits(anatomy: Anatomy, shape: Ellipsoid, host: str, placed: list[Lesion]) -
     )
 
 
-def draw_lesions(rng: np.random.Generator, spec: LesionSpec,
-                 anatomy: Anatomy) -> tuple[list[Lesion], dict[str, RegionKinetics]]:
+def draw_lesions(
+    rng: np.random.Generator, spec: LesionSpec, anatomy: Anatomy
+) -> tuple[list[Lesion], dict[str, RegionKinetics]]:
     """Draw the lesions of one study and their kinetics.
 
     Returns the lesions (``lesion_01`` ... largest first) and ``{name: RegionKinetics}``

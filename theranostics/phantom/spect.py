@@ -25,8 +25,9 @@ from .anatomy import BODY_CENTRE_MM, Grid, RigidTransform
 FWHM_TO_SIGMA = 1.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))
 
 
-def draw_motion(rng: np.random.Generator, max_angle_deg: float = 2.0,
-                max_shift_mm: float = 6.0) -> RigidTransform:
+def draw_motion(
+    rng: np.random.Generator, max_angle_deg: float = 2.0, max_shift_mm: float = 6.0
+) -> RigidTransform:
     """A random small rigid pose: angles uniform in ±``max_angle_deg``, shifts in
     ±``max_shift_mm``, about the body centre."""
     angles = tuple(float(a) for a in rng.uniform(-max_angle_deg, max_angle_deg, 3))
@@ -41,8 +42,9 @@ def block_sum(array: np.ndarray, factor: int = 2) -> np.ndarray:
     return array.reshape(nz // f, f, ny // f, f, nx // f, f).sum(axis=(1, 3, 5))
 
 
-def move_activity(values: np.ndarray, grid: Grid, transform: RigidTransform,
-                  chunk: int = 1_000_000) -> np.ndarray:
+def move_activity(
+    values: np.ndarray, grid: Grid, transform: RigidTransform, chunk: int = 1_000_000
+) -> np.ndarray:
     """Carry a per-voxel quantity (activity, ``[k, j, i]`` on ``grid``, reference pose) to the
     pose ``transform`` on the same grid, conserving its sum (trilinear splatting).
 
@@ -57,7 +59,7 @@ def move_activity(values: np.ndarray, grid: Grid, transform: RigidTransform,
     origin = np.asarray(grid.origin_mm)
     spacing = np.asarray(grid.spacing_mm)
     for start in range(0, idx.size, chunk):
-        part = idx[start:start + chunk]
+        part = idx[start : start + chunk]
         k, rem = np.divmod(part, ny * nx)
         j, i = np.divmod(rem, nx)
         pts = origin + spacing * np.stack([i, j, k], axis=1)
@@ -69,8 +71,14 @@ def move_activity(values: np.ndarray, grid: Grid, transform: RigidTransform,
             off = np.array([(corner >> 0) & 1, (corner >> 1) & 1, (corner >> 2) & 1])
             w = np.prod(np.where(off == 1, frac, 1.0 - frac), axis=1)
             ci = base + off
-            ok = ((ci[:, 0] >= 0) & (ci[:, 0] < nx) & (ci[:, 1] >= 0) & (ci[:, 1] < ny)
-                  & (ci[:, 2] >= 0) & (ci[:, 2] < nz))
+            ok = (
+                (ci[:, 0] >= 0)
+                & (ci[:, 0] < nx)
+                & (ci[:, 1] >= 0)
+                & (ci[:, 1] < ny)
+                & (ci[:, 2] >= 0)
+                & (ci[:, 2] < nz)
+            )
             lin = (ci[ok, 2] * ny + ci[ok, 1]) * nx + ci[ok, 0]
             out += np.bincount(lin, weights=v[ok] * w[ok], minlength=values.size)
     return out.reshape(values.shape)
@@ -82,8 +90,9 @@ def blur(image: np.ndarray, fwhm_mm: float, spacing_mm) -> np.ndarray:
     if fwhm_mm <= 0:
         return image.astype(np.float64, copy=True)
     sigma = [fwhm_mm * FWHM_TO_SIGMA / s for s in (spacing_mm[2], spacing_mm[1], spacing_mm[0])]
-    return ndimage.gaussian_filter(image.astype(np.float64), sigma=sigma, mode="constant",
-                                   cval=0.0, truncate=4.0)
+    return ndimage.gaussian_filter(
+        image.astype(np.float64), sigma=sigma, mode="constant", cval=0.0, truncate=4.0
+    )
 
 
 def poisson_counts(expected: np.ndarray, rng: np.random.Generator) -> np.ndarray:

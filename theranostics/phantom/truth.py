@@ -45,8 +45,9 @@ def mean_dose_Gy(tia_MBq_h: float, mass_g: float, nuclide: str) -> float:
     return decays * MEAN_ELECTRON_ENERGY_MEV[nuclide] * MEV_TO_J / (mass_g / 1000.0)
 
 
-def region_stats(labels: np.ndarray, density: np.ndarray, grid: Grid,
-                 names: dict[str, int]) -> dict[str, dict]:
+def region_stats(
+    labels: np.ndarray, density: np.ndarray, grid: Grid, names: dict[str, int]
+) -> dict[str, dict]:
     """``{name: {label, voxels, volume_mL, mass_g}}`` for every structure on ``grid``."""
     flat = labels.ravel().astype(np.int64)
     size = max(names.values()) + 1
