@@ -39,7 +39,10 @@ def test_photons_add_and_absorbed_fraction_grows_with_mass():
     small = sphere_s_value("Lu-177", 1.0)
     large = sphere_s_value("Lu-177", 1000.0)
     assert 0 < small.absorbed_fraction["photons"] < large.absorbed_fraction["photons"] < 1
-    assert small.s_value_mGy_per_MBq_s > sphere_s_value("Lu-177", 1.0, photons=False).s_value_mGy_per_MBq_s
+    assert (
+        small.s_value_mGy_per_MBq_s
+        > sphere_s_value("Lu-177", 1.0, photons=False).s_value_mGy_per_MBq_s
+    )
 
 
 def test_density_scaling():

@@ -90,11 +90,15 @@ def test_voxelwise_arrays_and_cycles():
 def test_structure_bed():
     dose = np.array([10.0, 20.0, 30.0, 99.0])
     mask = np.array([True, True, True, False])
-    s = structure_bed(dose, mask, effective_half_life_h=50, alpha_beta_Gy=2.6, repair_half_time_h=2.8)
+    s = structure_bed(
+        dose, mask, effective_half_life_h=50, alpha_beta_Gy=2.6, repair_half_time_h=2.8
+    )
     assert s.mean_dose_Gy == pytest.approx(20.0)
     assert s.mean_bed_Gy > s.bed_of_mean_dose_Gy  # convexity (Jensen)
     with pytest.raises(InputError, match="empty"):
-        structure_bed(dose, mask & False, effective_half_life_h=50, alpha_beta_Gy=2.6, repair_half_time_h=2.8)
+        structure_bed(
+            dose, mask & False, effective_half_life_h=50, alpha_beta_Gy=2.6, repair_half_time_h=2.8
+        )
 
 
 def test_tissue_table():

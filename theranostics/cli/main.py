@@ -19,6 +19,9 @@ from ..errors import InputError
 SUBCOMMAND_MODULES = (
     "inspect",
     "suv",
+    "kernel",
+    "sphere-svalue",
+    "dose",
 )
 
 
