@@ -68,7 +68,8 @@ def check_overlap(ct: sitk.Image, reference: sitk.Image, *, path=None) -> float:
             "image lies inside the CT)",
             path=path,
             tag="ImagePositionPatient / origin",
-            fix="give the CT of the same study, registered to the SPECT/PET (same frame of reference)",
+            fix="give the CT of the same study, registered to the SPECT/PET "
+            "(same frame of reference)",
         )
     return fraction
 
