@@ -15,7 +15,8 @@ class DoseMapping(ScriptedLoadableModule):
         ScriptedLoadableModule.__init__(self, parent)
         self.parent.title = "Dose Mapping"
         self.parent.categories = ["Nuclear Medicine"]
-        self.parent.dependencies = []
+        # DoseMappingLib builds on TheranosticPlanningLib's MRML adapters.
+        self.parent.dependencies = ["TheranosticPlanning"]
         self.parent.contributors = ["Theranostics contributors"]
         self.parent.helpText = """
 Post-therapy dosimetry from multi-time-point quantitative SPECT/CT.

@@ -7,11 +7,14 @@ Entry points:
   files;
 - :func:`read_image` — one :class:`~theranostics.image.QuantitativeImage` from a DICOM file,
   a series folder, a scanned series record, or a NIfTI/NRRD file with its JSON sidecar;
-- :func:`inspect_directory` — the series table of ``theranostics inspect``.
+- :func:`inspect_directory` — the series table of ``theranostics inspect``;
+- :func:`read_rtstruct`, :func:`rasterize_rtstruct` — RTSTRUCT contours to masks on an
+  image grid.
 """
 
 from .inspect import inspect_directory
 from .reader import read_image
+from .rtstruct import rasterize_roi, rasterize_rtstruct, read_rtstruct
 from .scan import ScanResult, SeriesRecord, SkippedFile, scan_directory
 
 __all__ = [
@@ -19,6 +22,9 @@ __all__ = [
     "SeriesRecord",
     "SkippedFile",
     "inspect_directory",
+    "rasterize_roi",
+    "rasterize_rtstruct",
     "read_image",
+    "read_rtstruct",
     "scan_directory",
 ]
