@@ -19,6 +19,8 @@ from ..errors import InputError
 SUBCOMMAND_MODULES = (
     "inspect",
     "suv",
+    "phantom",
+    "demo",
     "kernel",
     "sphere-svalue",
     "dose",

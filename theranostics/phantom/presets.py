@@ -74,8 +74,8 @@ def _uw(fraction: float, t_eff_h: float, t_up_h: float | None = 1.0) -> RegionKi
 
 
 #: Blood and soft tissue ("remainder of body"): fast renal clearance plus a slow component.
-_REMAINDER_PSMA = RegionKinetics((Washout(0.55, 1.5), Washout(0.30, 40.0)), None)
-_REMAINDER_DOTATATE = RegionKinetics((Washout(0.55, 2.0), Washout(0.25, 50.0)), None)
+_REMAINDER_PSMA = RegionKinetics((Washout(0.55, 1.5), Washout(0.12, 30.0)), None)
+_REMAINDER_DOTATATE = RegionKinetics((Washout(0.55, 2.0), Washout(0.12, 40.0)), None)
 
 PRESETS: dict[str, Preset] = {
     "psma-lu177": Preset(
@@ -88,7 +88,7 @@ PRESETS: dict[str, Preset] = {
         organs={
             "kidney_left": _uw(0.016, 36.0, 1.0),
             "kidney_right": _uw(0.016, 36.0, 1.0),
-            "liver": _uw(0.025, 60.0, 1.0),
+            "liver": _uw(0.03, 50.0, 1.0),
             "spleen": _uw(0.0036, 50.0, 1.0),
             "parotid_left": _uw(0.0023, 40.0, 0.5),
             "parotid_right": _uw(0.0023, 40.0, 0.5),
