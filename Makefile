@@ -16,16 +16,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[slicer,test,dev]'
 	touch $(STAMP)
 
-## demo: ingest the demo study and print its series table (until the synthetic study exists).
+## demo: generate the synthetic patient study once (cached in .cache/), run every pipeline stage
+## that exists and write a self-contained HTML report to $(DEMO_OUT)/report.html.
+DEMO_CACHE ?= .cache/phantom
 demo: $(STAMP)
-	@if [ -d "$(REAL_DATA)" ]; then \
-		mkdir -p $(DEMO_OUT); \
-		$(BIN)/theranostics inspect "$(REAL_DATA)"; \
-		$(BIN)/theranostics inspect "$(REAL_DATA)" --json > $(DEMO_OUT)/series.json; \
-		echo "Series table written to $(DEMO_OUT)/series.json"; \
-	else \
-		echo "Demo data $(REAL_DATA) not found: set REAL_DATA=/path/to/dicom-folder"; exit 2; \
-	fi
+	$(BIN)/theranostics demo --cache $(DEMO_CACHE) --out $(DEMO_OUT)
 
 ## test: the full test suite (core, MRML on a real slicer-core scene, CLI, static checks).
 test: $(STAMP)
