@@ -39,7 +39,7 @@ class TextProgressBar:
     def __call__(self, fraction: float, message: str = "") -> None:
         if not self.enabled:
             return
-        filled = int(round(fraction * self.width))
+        filled = round(fraction * self.width)
         line = f"\r[{'#' * filled}{'.' * (self.width - filled)}] {fraction * 100:5.1f}% {message}"
         padded = line.ljust(len(self._last))
         self.stream.write(padded)
