@@ -1,18 +1,17 @@
 """Radionuclide identities and half-lives.
 
 Half-lives come from ICRP Publication 107 (Eckerman & Endo 2008, "Nuclear decay data for
-dosimetric calculations", Ann. ICRP 38(3)), read from the PyPI package ``icrp107-database``.
+dosimetric calculations", Ann. ICRP 38(3)), read from the PyPI package ``icrp107-database``,
+or from a user nuclide data file (see :mod:`theranostics.nuclide_data`).
 Nuclides are named by keys like ``"Lu-177"`` and ``"Tc-99m"``; :func:`normalise_nuclide_name`
 turns the many spellings found in DICOM headers and user input into that key.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass
-from functools import cache
 
 from .errors import NuclideError
 
@@ -58,15 +57,6 @@ _ELEMENTS = {
 }
 _SYMBOL_BY_NAME = {name: sym for sym, name in _ELEMENTS.items()}
 _SYMBOL_BY_LOWER = {sym.lower(): sym for sym in _ELEMENTS}
-_TIME_UNIT_S = {
-    "us": 1e-6,
-    "ms": 1e-3,
-    "s": 1.0,
-    "m": 60.0,
-    "h": 3600.0,
-    "d": 86400.0,
-    "y": 365.25 * 86400.0,
-}
 
 
 @dataclass(frozen=True)
@@ -130,23 +120,6 @@ def normalise_nuclide_name(text: str) -> str | None:
     return None
 
 
-@cache
-def _icrp107_record(key: str) -> dict:
-    from importlib import resources
-
-    root = resources.files("icrp107_database") / "icrp107"
-    entry = root / f"{key}.json"
-    if not entry.is_file():
-        raise NuclideError(
-            f"nuclide {key!r} is not in the ICRP 107 decay data",
-            tag="nuclide",
-            fix="use a key such as 'Lu-177', 'Y-90', 'Tc-99m', 'F-18', 'Ga-68', 'I-131'",
-        )
-    text = entry.read_text()
-    data = json.loads(text)
-    return json.loads(data) if isinstance(data, str) else data  # the package double-encodes
-
-
 def get_nuclide(name: str) -> Nuclide:
     """The :class:`Nuclide` for any accepted spelling of its name.
 
@@ -160,8 +133,10 @@ def get_nuclide(name: str) -> Nuclide:
             tag="nuclide",
             fix="write it as symbol-mass, e.g. 'Lu-177' or 'Tc-99m'",
         )
-    record = _icrp107_record(key)
-    unit = record["time_unit"]
-    if unit not in _TIME_UNIT_S:
-        raise NuclideError(f"unknown half-life unit {unit!r} in ICRP 107 data for {key}")
-    return Nuclide(key=key, half_life_s=float(record["half_life"]) * _TIME_UNIT_S[unit])
+    # One reader for decay data: ICRP 107, or a user data file registered for this nuclide.
+    from .nuclide_data.emissions import TIME_UNIT_S, raw_record
+
+    record, _ = raw_record(key)
+    return Nuclide(
+        key=key, half_life_s=float(record["half_life"]) * TIME_UNIT_S[record["time_unit"]]
+    )

@@ -87,6 +87,10 @@ def test_user_nuclide_file(tmp_path):
     assert em.electron_energy_MeV == pytest.approx(0.5)
     assert em.photon_energy_MeV == pytest.approx(0.15)
     assert em.source == str(path)
+    # the same data serves names and half-lives (ingest, decay correction)
+    from theranostics.nuclides import get_nuclide
+
+    assert get_nuclide("Zn99").half_life_h == pytest.approx(2.0)
 
 
 def test_user_nuclide_file_errors(tmp_path):
