@@ -87,7 +87,9 @@ def test_tia_matches_numerical_integration(study):
     for name, region in truth["regions"].items():
         numeric, _ = integrate.quad(lambda t, r=region: _model_MBq(r, a0, t), 0, np.inf, limit=500)
         assert region["tia_MBq_h"] == pytest.approx(numeric, rel=1e-3), name
-        energy_J = 0.14792 * 1.602176634e-13
+        energy_MeV = truth["dose_model"]["mean_energy_MeV_per_decay"]
+        assert energy_MeV == pytest.approx(0.14792, abs=1e-5)  # ICRP 107, 177Lu electrons
+        energy_J = energy_MeV * 1.602176634e-13
         dose = region["tia_MBq_h"] * 3.6e9 * energy_J / (region["mass_g"] / 1000.0)
         assert region["mean_dose_Gy"] == pytest.approx(dose, rel=1e-9)
 

@@ -4,8 +4,9 @@ under a stated dose model, and the files holding them (label map, activity maps,
 Dose model ("local deposition of non-penetrating energy"): every decay deposits the mean
 energy of the emitted electrons (beta, internal-conversion and Auger) in the voxel where it
 happens; photons escape. For a region with time-integrated activity TIA (MBq·h) and mass m (g),
-``D = TIA * 3.6e9 * E * 1.602176634e-13 / (m / 1000)`` Gy with ``E`` in MeV per decay. For
-177Lu, E = 0.14792 MeV (ICRP Publication 107, total electron emission per decay).
+``D = TIA * 3.6e9 * E * 1.602176634e-13 / (m / 1000)`` Gy with ``E`` in MeV per decay, the
+non-penetrating (electron + alpha) energy per decay from ICRP Publication 107 through
+:mod:`theranostics.nuclide_data.emissions` (177Lu: 0.14792 MeV).
 """
 
 from __future__ import annotations
@@ -19,18 +20,23 @@ import SimpleITK as sitk
 
 from .anatomy import Grid
 
-#: Mean energy emitted as electrons per decay, MeV (ICRP Publication 107, Ann. ICRP 38(3),
-#: 2008). Used by the local-deposition dose model of the ground truth.
-MEAN_ELECTRON_ENERGY_MEV = {"Lu-177": 0.14792}
 MEV_TO_J = 1.602176634e-13
 SECONDS_PER_HOUR = 3600.0
+
+
+def nonpenetrating_energy_MeV(nuclide: str) -> float:
+    """Mean electron (+ alpha) energy emitted per decay, MeV (ICRP Publication 107, Ann. ICRP
+    38(3), 2008; 177Lu: 0.14792 MeV)."""
+    from ..nuclide_data.emissions import get_emissions
+
+    return float(get_emissions(nuclide).nonpenetrating_energy_MeV)
 
 
 def dose_model(nuclide: str) -> dict:
     """Description of the dose model behind ``mean_dose_Gy`` (written into the JSON)."""
     return {
         "name": "local deposition of the mean electron energy per decay",
-        "mean_energy_MeV_per_decay": MEAN_ELECTRON_ENERGY_MEV[nuclide],
+        "mean_energy_MeV_per_decay": nonpenetrating_energy_MeV(nuclide),
         "energy_source": "ICRP Publication 107 (2008): total electron energy per decay of "
         f"{nuclide} (beta, internal conversion and Auger electrons); photons escape",
         "formula": "mean_dose_Gy = tia_MBq_h * 3.6e9 * E_MeV * 1.602176634e-13 / (mass_g/1000)",
@@ -42,7 +48,7 @@ def dose_model(nuclide: str) -> dict:
 def mean_dose_Gy(tia_MBq_h: float, mass_g: float, nuclide: str) -> float:
     """Mean absorbed dose (Gy) of a region under :func:`dose_model`."""
     decays = tia_MBq_h * 1e6 * SECONDS_PER_HOUR
-    return decays * MEAN_ELECTRON_ENERGY_MEV[nuclide] * MEV_TO_J / (mass_g / 1000.0)
+    return decays * nonpenetrating_energy_MeV(nuclide) * MEV_TO_J / (mass_g / 1000.0)
 
 
 def region_stats(
