@@ -3,10 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
-REAL_DATA ?= ../shared/data/real/siemens-maa-spect-ct
 DEMO_OUT  ?= demo-output
 
-.PHONY: demo test bench lint format clean venv
+.PHONY: demo test bench lint format clean venv test-tools
 
 venv: $(STAMP)
 
@@ -23,8 +22,18 @@ demo: $(STAMP)
 	$(BIN)/theranostics demo --cache $(DEMO_CACHE) --out $(DEMO_OUT)
 
 ## test: the full test suite (core, MRML on a real slicer-core scene, CLI, static checks).
-test: $(STAMP)
+test: $(STAMP) test-tools
 	$(BIN)/python -m pytest
+
+## test-tools: dciodvfy (Debian dicom3tools) validates the DICOM we write; installed when the
+## machine allows it (root + apt), otherwise the tests that need it skip and say why.
+test-tools:
+	@command -v dciodvfy >/dev/null 2>&1 || { \
+		if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+			(apt-get install -y -qq dicom3tools >/dev/null 2>&1 || \
+			 (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq dicom3tools >/dev/null 2>&1)) \
+			|| echo "dicom3tools not installable here: dciodvfy tests will skip"; \
+		else echo "dciodvfy not found and apt-get not usable: dciodvfy tests will skip"; fi; }
 
 ## bench: performance benchmarks, results as JSON in benchmarks/results/.
 bench: $(STAMP)
