@@ -11,7 +11,7 @@ The dose image (Gy) becomes a ``vtkMRMLScalarVolumeNode`` through the shared vol
   ``vtkMRMLColorTableNode`` "TheranosticsDose", created once per scene) and a window from
   0 Gy to the maximum dose.
 
-No Qt, no ``slicer.app``, no global scene: the scene is an argument.
+No Qt and no application-wide globals: the scene is an argument.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ On the way out each segment is resampled (nearest neighbour) onto a reference gr
 the caller. RTSTRUCT files go through the core rasteriser (:mod:`theranostics.io.rtstruct`),
 so the GUI, the CLI and scripts produce the same masks.
 
-No Qt, no ``slicer.app``, no global scene: the scene is an argument.
+No Qt and no application-wide globals: the scene is an argument.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ the same physical point in the core (LPS) and in Slicer (RAS, x and y negated). 
 to ``Theranostics.*`` node attributes (:mod:`node_attributes`), the voxel quantity and units to
 MRML's coded entries, and the display to a colour table suited to the units.
 
-No Qt, no ``slicer.app``, no global scene: the scene is an argument.
+No Qt and no application-wide globals: the scene is an argument.
 """
 
 from __future__ import annotations
