@@ -116,7 +116,7 @@ def stage_generate(ctx: DemoContext, progress: ProgressCallback | None) -> Secti
 def stage_ingest(ctx: DemoContext, progress: ProgressCallback | None) -> Section:
     try:
         from .io import read_image
-        from .io.inspect import inspect_directory
+        from .io.inspect import SUMMARY_COLUMNS, inspect_directory
     except ImportError as exc:  # pragma: no cover - ingest not installed
         return Section("Ingest", "skipped", "", notes=[f"ingest not available: {exc}"])
     dicom = ctx.study_dir / "dicom"
@@ -124,19 +124,7 @@ def stage_ingest(ctx: DemoContext, progress: ProgressCallback | None) -> Section
     rows = inspect_directory(dicom)
     ctx.results["ingest"] = rows
     _atomic_json(ctx.out_dir / "series.json", rows)
-    columns = [
-        ("modality", "Mod"),
-        ("series_description", "Description"),
-        ("size", "Size"),
-        ("spacing_mm", "Spacing mm"),
-        ("nuclide", "Nuclide"),
-        ("administered_activity_MBq", "Activity MBq"),
-        ("administration_datetime", "Administered"),
-        ("acquisition_datetime", "Acquired"),
-        ("acquisition_duration_s", "Duration s"),
-        ("units", "Units"),
-        ("problems", "Problems"),
-    ]
+    columns = [*SUMMARY_COLUMNS, ("problems", "Problems")]
 
     def cell(v):
         if isinstance(v, list):

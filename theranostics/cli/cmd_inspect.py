@@ -6,23 +6,11 @@ import argparse
 import json
 import sys
 
-from ..io.inspect import inspect_directory
+from ..io.inspect import SUMMARY_COLUMNS, inspect_directory
 from ..io.scan import scan_directory
 from ..progress import TextProgressBar
 
-COLUMNS = (
-    ("modality", "Mod"),
-    ("series_description", "Description"),
-    ("size", "Size"),
-    ("spacing_mm", "Spacing mm"),
-    ("nuclide", "Nuclide"),
-    ("administered_activity_MBq", "Activity MBq"),
-    ("administration_datetime", "Administered"),
-    ("acquisition_datetime", "Acquired"),
-    ("acquisition_duration_s", "Dur s"),
-    ("units", "Units"),
-    ("quantification", "Quantification"),
-)
+COLUMNS = (*SUMMARY_COLUMNS, ("quantification", "Quantification"))
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -30,6 +30,21 @@ QUANTIFICATION_STATE = {
 }
 
 
+#: (row key, column title) of the series summary shown by the CLI table and the demo report.
+SUMMARY_COLUMNS = (
+    ("modality", "Mod"),
+    ("series_description", "Description"),
+    ("size", "Size"),
+    ("spacing_mm", "Spacing mm"),
+    ("nuclide", "Nuclide"),
+    ("administered_activity_MBq", "Activity MBq"),
+    ("administration_datetime", "Administered"),
+    ("acquisition_datetime", "Acquired"),
+    ("acquisition_duration_s", "Duration s"),
+    ("units", "Units"),
+)
+
+
 def _iso(value):
     return value.isoformat() if value is not None else None
 
