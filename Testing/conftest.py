@@ -1,4 +1,5 @@
-"""Shared pytest fixtures: paths to the real scanner data and a real MRML scene.
+"""Shared pytest fixtures: paths to the real scanner data, the cached synthetic studies and a
+real MRML scene.
 
 The MRML scene comes from the PyPI package ``slicer-core`` (Slicer's MRML and module logics
 compiled without Qt). Nothing in this test suite fakes the ``slicer`` module.
@@ -51,6 +52,37 @@ def siemens_maa_dir() -> Path:
 def flt_pet_dir() -> Path:
     """Two 18F-FLT PET slices (BQML, DecayCorrection START)."""
     return _require(FLT_PET)
+
+
+def _cached_study(config) -> Path:
+    """A generated synthetic study, cached in ``$THERANOSTICS_TEST_CACHE`` (default
+    ``.cache/phantom`` in the checkout, the folder ``make demo`` uses) and reused by every
+    test session. Tests must treat it as read-only."""
+    from theranostics.demo import cache_key
+    from theranostics.phantom.generate import generate_study
+
+    root = Path(os.environ.get("THERANOSTICS_TEST_CACHE", REPO_ROOT / ".cache" / "phantom"))
+    folder = root / cache_key(config)
+    if not (folder / "truth" / "ground_truth.json").is_file():
+        generate_study(folder, config, overwrite=True)  # atomic: built aside, then moved
+    return folder
+
+
+@pytest.fixture(scope="session")
+def synthetic_study_small() -> Path:
+    """The default PSMA study (seed 1) on the ``small`` grid (SPECT 9.6 mm): fast tests."""
+    from theranostics.phantom.generate import PhantomConfig
+
+    return _cached_study(PhantomConfig(size="small"))
+
+
+@pytest.fixture(scope="session")
+def synthetic_study() -> Path:
+    """The default PSMA study (seed 1) at default noise and resolution (SPECT 4.8 mm): the
+    study ``make demo`` runs; accuracy claims are made on it."""
+    from theranostics.phantom.generate import PhantomConfig
+
+    return _cached_study(PhantomConfig())
 
 
 class MRMLContext:
