@@ -140,6 +140,38 @@ def bed_monoexponential_Gy(
     return d + d * d / ab * t_rep / (t_rep + t_eff)
 
 
+def bed_map_Gy(dose_Gy, effective_half_life_h, alpha_beta_Gy, repair_half_time_h) -> np.ndarray:
+    """Voxel-wise BED (Gy) when the effective half-life and the tissue parameters vary from
+    voxel to voxel (Dale 1985, as :func:`bed_monoexponential_Gy`).
+
+    Every argument may be a scalar or an array broadcastable to the dose: a map of effective
+    half-lives from a voxel-wise fit, and α/β and T_rep maps painted from the structures.
+
+    Raises:
+        InputError: negative or non-finite doses, non-positive or non-finite half-lives,
+            α/β or repair half-times (the message says which and how many voxels).
+    """
+    d = _dose(dose_Gy)
+    arrays = {}
+    for name, value in (
+        ("effective_half_life_h", effective_half_life_h),
+        ("alpha_beta_Gy", alpha_beta_Gy),
+        ("repair_half_time_h", repair_half_time_h),
+    ):
+        a = np.asarray(value, dtype=float)
+        bad = ~(np.isfinite(a) & (a > 0))
+        if bad.any():
+            raise InputError(
+                f"{name} has {int(bad.sum())} non-positive or non-finite value(s)",
+                tag=name,
+                fix="give every voxel a positive value (fill fit failures with a fallback)",
+            )
+        arrays[name] = a
+    t_eff = arrays["effective_half_life_h"]
+    t_rep = arrays["repair_half_time_h"]
+    return d + d * d / arrays["alpha_beta_Gy"] * t_rep / (t_rep + t_eff)
+
+
 def bed_uptake_washout_Gy(
     dose_Gy,
     uptake_half_time_h: float,

@@ -119,3 +119,27 @@ def test_bad_inputs():
         bed_monoexponential_Gy(1.0, 0.0, 2.6, 2.8)
     with pytest.raises(InputError, match="uptake"):
         bed_uptake_washout_Gy(1.0, 60.0, 50.0, 2.6, 2.8)
+
+
+def test_bed_map_equals_the_scalar_formula_voxel_by_voxel():
+    import numpy as np
+
+    from theranostics.radiobiology import bed_map_Gy, bed_monoexponential_Gy
+
+    dose = np.array([[0.0, 2.0], [5.0, 20.0]])
+    t_eff = np.array([[30.0, 40.0], [50.0, 60.0]])
+    ab = np.array([[2.6, 2.6], [10.0, 10.0]])
+    got = bed_map_Gy(dose, t_eff, ab, 2.8)
+    for idx in np.ndindex(dose.shape):
+        expected = bed_monoexponential_Gy(dose[idx], t_eff[idx], ab[idx], 2.8)
+        assert got[idx] == pytest.approx(float(expected), rel=1e-12)
+
+
+def test_bed_map_names_the_bad_parameter_map():
+    import numpy as np
+
+    from theranostics.errors import InputError
+    from theranostics.radiobiology import bed_map_Gy
+
+    with pytest.raises(InputError, match="effective_half_life_h has 1 non-positive"):
+        bed_map_Gy(np.ones(3), np.array([40.0, 0.0, 30.0]), 2.6, 2.8)
