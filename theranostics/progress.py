@@ -13,6 +13,12 @@ from collections.abc import Callable
 ProgressCallback = Callable[[float, str], None]
 
 
+class Cancelled(Exception):  # noqa: N818 - reads as "the run was cancelled"
+    """Raised by a progress callback to stop a long computation (the Slicer progress
+    dialog's Cancel button). Core functions let it propagate; because they write outputs
+    atomically, a cancelled run leaves nothing half-written."""
+
+
 def report(progress: ProgressCallback | None, fraction: float, message: str = "") -> None:
     """Call ``progress`` if given, clamping ``fraction`` to [0, 1]."""
     if progress is not None:
