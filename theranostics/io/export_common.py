@@ -1,0 +1,98 @@
+"""Helpers shared by the DICOM writers (SEG, SR, RT Dose): deterministic UIDs, atomic
+saving, DICOM date/time strings and reading the headers of the files an object references.
+
+UIDs are derived from the content they identify (a name-based UUID under ``2.25``, DICOM
+PS3.5 B.2), never from the clock or a random source, so the same input gives the same UIDs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+
+from ..errors import InputError, NotDicomError
+
+_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://theranostics/dicom-export")
+
+
+def derived_uid(*parts: object) -> str:
+    """A UID derived from ``parts`` (strings, numbers or bytes): ``2.25.`` followed by the
+    integer of a version 5 UUID of their SHA-256 digest (DICOM PS3.5 B.2). The same parts
+    always give the same UID."""
+    digest = hashlib.sha256()
+    for part in parts:
+        data = part if isinstance(part, bytes | bytearray) else str(part).encode("utf-8")
+        digest.update(len(data).to_bytes(8, "little"))
+        digest.update(data)
+    return f"2.25.{uuid.uuid5(_NAMESPACE, digest.hexdigest()).int}"
+
+
+def dicom_date_time(moment: datetime) -> tuple[str, str]:
+    """(DA, TM) strings of a datetime: ``YYYYMMDD`` and ``HHMMSS.ffffff``."""
+    return moment.strftime("%Y%m%d"), moment.strftime("%H%M%S.%f")
+
+
+def save_atomic(ds: Dataset, path: str | Path) -> Path:
+    """Write ``ds`` as a DICOM file (with file meta information) to a temporary name in the
+    target folder, then move it into place, so that no half-written file is ever visible."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        ds.save_as(tmp, enforce_file_format=True)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def read_headers(files: Iterable[str | Path], *, what: str) -> list[Dataset]:
+    """Read the headers (no pixel data) of the referenced files.
+
+    Raises:
+        InputError: no file given, or a file is missing.
+        NotDicomError: a file is not DICOM.
+    """
+    paths = [Path(f) for f in files]
+    if not paths:
+        raise InputError(
+            f"no {what} files given",
+            fix=f"pass the DICOM files of the {what} (e.g. sorted(folder.glob('*.dcm')))",
+        )
+    headers = []
+    for path in paths:
+        if not path.is_file():
+            raise InputError(f"{what} file not found", path=path, fix="check the path")
+        try:
+            headers.append(pydicom.dcmread(str(path), stop_before_pixels=True))
+        except (InvalidDicomError, OSError) as exc:
+            raise NotDicomError(
+                f"{what} file is not readable DICOM ({exc})", path=path, fix="check the file"
+            ) from exc
+    return headers
+
+
+def check_one_series(headers: Sequence[Dataset], files: Sequence[str | Path], what: str) -> None:
+    """All files belong to one series, patient and frame of reference.
+
+    Raises:
+        InputError: the files mix series, patients or frames of reference.
+    """
+    for keyword in ("SeriesInstanceUID", "PatientID", "FrameOfReferenceUID"):
+        values = {str(h.get(keyword, "")) for h in headers}
+        if len(values) > 1:
+            raise InputError(
+                f"the {what} files hold {len(values)} different {keyword} values",
+                path=files[0],
+                tag=keyword,
+                fix=f"pass the files of one {what} series only",
+            )
