@@ -1,11 +1,37 @@
 """DoseMapping: post-therapy SPECT/CT dosimetry and planned-versus-delivered verification.
 
-This file holds Slicer's module classes only. Computation lives in the ``theranostics`` core
-and MRML conversion in ``DoseMappingLib``; the panel (Widget) is added with the GUI issue.
+Slicer's module classes only: metadata, the parameter node, a thin Widget and a thin Logic
+that hands plain arguments to ``DoseMappingLib`` (tested headless on a real MRML scene).
+The Widget helpers (progress dialog, dependency install) come from TheranosticPlanning, on
+which this module depends.
 """
 
+import pathlib
+from typing import Annotated
+
+import qt
 import slicer
-from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadableModuleTest
+from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode, vtkMRMLTableNode
+from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
+from slicer.ScriptedLoadableModule import (
+    ScriptedLoadableModule,
+    ScriptedLoadableModuleLogic,
+    ScriptedLoadableModuleTest,
+    ScriptedLoadableModuleWidget,
+)
+from slicer.util import VTKObservationMixin
+
+from TheranosticPlanning import ProgressDialog, fill_table_widget, install_dependencies
+
+REQUIREMENTS_FILE = pathlib.Path(__file__).parent / "Resources" / "requirements.txt"
+KINETIC_MODELS = [
+    "auto",
+    "mono-exp",
+    "uptake-washout",
+    "bi-exp",
+    "trapezoid-physical",
+    "trapezoid-fitted-tail",
+]
 
 
 class DoseMapping(ScriptedLoadableModule):
@@ -21,19 +47,232 @@ class DoseMapping(ScriptedLoadableModule):
         self.parent.helpText = """
 Post-therapy dosimetry from multi-time-point quantitative SPECT/CT.
 <ul>
-<li>SPECT counts to activity concentration (Bq/mL) from a calibration factor (cps/MBq) and the
-acquisition duration (s), decay-corrected to a chosen reference time.</li>
-<li>Time-activity curves (MBq over h), time-integrated activity (MBq·h), absorbed dose (Gy)
-by local deposition or voxel S-value kernels (MIRD Pamphlet 17), BED (Gy) after Dale.</li>
-<li>Planned-versus-delivered comparison: dose difference, gamma index (Low et al. 1998), DVHs.</li>
+<li><b>Time points</b>: SPECT volumes with their time after administration (h); counts are
+converted to Bq/mL with the calibration factor (cps/MBq).</li>
+<li><b>Registration</b>: CT-to-CT rigid (and optional B-spline) registration; transforms are
+nodes you can inspect and correct.</li>
+<li><b>Kinetics</b>: time-activity curves (MBq over h), fitted models chosen by AICc,
+time-integrated activity (MBq·h) with its uncertainty (EANM).</li>
+<li><b>Dose</b>: absorbed dose (Gy) by voxel S-value kernels or local deposition, BED (Gy),
+DVHs.</li>
+<li><b>Verification</b>: planned versus delivered, dose difference, gamma index (Low 1998).</li>
+<li><b>Exports</b>: DICOM RT Dose, SEG, SR, NRRD maps, CSV/JSON tables and an HTML report.</li>
 </ul>
 Coordinates: Slicer RAS; the core computes in DICOM LPS and the module converts in one place.
+User guide: <a href="https://github.com/theranostics-slicer/SlicerTheranostics/blob/main/docs/user-guide-dosemapping.md">docs/user-guide-dosemapping.md</a>.
 """
         self.parent.acknowledgementText = """
 Developed by the Theranostics contributors. Decay data: ICRP Publication 107 (2008).
 Dosimetry follows the MIRD schema (Bolch et al., J Nucl Med 50:477, 2009) and EANM guidance
 for 177Lu dosimetry (Sjögreen Gleisner et al., EJNMMI Phys 9:30, 2022).
 """
+
+
+@parameterNodeWrapper
+class DoseMappingParameterNode:
+    """Everything the panel shows, saved with the scene (units in the names)."""
+
+    calibrationCpsPerMBq: Annotated[float, WithinRange(0.0, 1.0e6)] = 0.0
+    referenceCt: vtkMRMLScalarVolumeNode
+    deformableRegistration: bool = False
+    structures: vtkMRMLSegmentationNode
+    kineticModel: Annotated[str, Choice(KINETIC_MODELS)] = "auto"
+    voxelKineticModel: Annotated[str, Choice(["mono-exp", "trapezoid-physical"])] = "mono-exp"
+    tacTable: vtkMRMLTableNode
+    doseMethod: Annotated[str, Choice(["kernel", "led"])] = "kernel"
+    densityCorrection: bool = True
+    doseVolume: vtkMRMLScalarVolumeNode
+    bedVolume: vtkMRMLScalarVolumeNode
+    dvhTable: vtkMRMLTableNode
+    planPath: pathlib.Path
+    plannedDoseVolume: vtkMRMLScalarVolumeNode
+    gammaDosePercent: Annotated[float, WithinRange(0.1, 50.0)] = 3.0
+    gammaDtaMm: Annotated[float, WithinRange(0.1, 50.0)] = 3.0
+    gammaCutoffPercent: Annotated[float, WithinRange(0.0, 100.0)] = 10.0
+    gammaLocal: bool = False
+    comparisonTable: vtkMRMLTableNode
+    outputDirectory: pathlib.Path
+    exportRtDose: bool = True
+    exportSeg: bool = True
+    exportSr: bool = True
+    exportReport: bool = True
+
+
+class DoseMappingWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+    """The panel: binds the .ui to the parameter node and forwards buttons to the Logic."""
+
+    def __init__(self, parent=None):
+        ScriptedLoadableModuleWidget.__init__(self, parent)
+        VTKObservationMixin.__init__(self)
+        self.logic = None
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
+        self._reportPath = None
+
+    def setup(self):
+        ScriptedLoadableModuleWidget.setup(self)
+        uiWidget = slicer.util.loadUI(self.resourcePath("UI/DoseMapping.ui"))
+        self.layout.addWidget(uiWidget)
+        self.ui = slicer.util.childWidgetVariables(uiWidget)
+        uiWidget.setMRMLScene(slicer.mrmlScene)
+        self.logic = DoseMappingLogic()
+
+        self.ui.refreshTimePointsButton.connect("clicked(bool)", self.onRefreshTimePoints)
+        self.ui.storeTimePointsButton.connect("clicked(bool)", self.onStoreTimePoints)
+        self.ui.registerButton.connect("clicked(bool)", self.onRegister)
+        self.ui.acceptTransformsButton.connect("clicked(bool)", self.onAcceptTransforms)
+        self.ui.fitKineticsButton.connect("clicked(bool)", self.onFitKinetics)
+        self.ui.computeDoseButton.connect("clicked(bool)", self.onComputeDose)
+        self.ui.verifyButton.connect("clicked(bool)", self.onVerify)
+        self.ui.exportButton.connect("clicked(bool)", self.onExport)
+        self.ui.openReportButton.connect("clicked(bool)", self.onOpenReport)
+        self.ui.installDependenciesButton.connect(
+            "clicked(bool)", lambda: install_dependencies(REQUIREMENTS_FILE)
+        )
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        self.initializeParameterNode()
+        self.onRefreshTimePoints()
+
+    def cleanup(self):
+        self.removeObservers()
+
+    def enter(self):
+        self.initializeParameterNode()
+
+    def exit(self):
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self._parameterNodeGuiTag = None
+
+    def onSceneStartClose(self, caller, event):
+        self.setParameterNode(None)
+
+    def onSceneEndClose(self, caller, event):
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def initializeParameterNode(self):
+        self.setParameterNode(self.logic.getParameterNode())
+
+    def setParameterNode(self, inputParameterNode):
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+        self._parameterNode = inputParameterNode
+        if self._parameterNode:
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+
+    # --- actions: each is one Logic call, errors shown by Slicer ---------------------------
+    def onRefreshTimePoints(self):
+        self._timePointNodes, rows = self.logic.timePointRows(slicer.mrmlScene)
+        fill_table_widget(self.ui.timePointsTable, rows)
+
+    def onStoreTimePoints(self):
+        times = [
+            self.ui.timePointsTable.item(r, 1).text() for r in range(len(self._timePointNodes))
+        ]
+        with slicer.util.tryWithErrorDisplay("Could not store the times.", waitCursor=True):
+            self.logic.storeTimePoints(self._timePointNodes, times)
+            self.onRefreshTimePoints()
+
+    def onRegister(self):
+        with (
+            slicer.util.tryWithErrorDisplay("Registration failed.", waitCursor=True),
+            ProgressDialog("Registering time points") as progress,
+        ):
+            rows = self.logic.registerTimePoints(self._parameterNode, progress=progress)
+        fill_table_widget(self.ui.registrationQualityTable, rows)
+
+    def onAcceptTransforms(self):
+        with slicer.util.tryWithErrorDisplay("Could not use the transforms.", waitCursor=True):
+            self.logic.acceptTransforms(self._parameterNode)
+
+    def onFitKinetics(self):
+        with (
+            slicer.util.tryWithErrorDisplay("Kinetics failed.", waitCursor=True),
+            ProgressDialog("Fitting time-activity curves") as progress,
+        ):
+            chart = self.logic.fitKinetics(self._parameterNode, progress=progress)
+        slicer.modules.plots.logic().ShowChartInLayout(chart)
+
+    def onComputeDose(self):
+        with (
+            slicer.util.tryWithErrorDisplay("Dose computation failed.", waitCursor=True),
+            ProgressDialog("Computing absorbed dose and BED") as progress,
+        ):
+            self.logic.computeDose(self._parameterNode, progress=progress)
+        slicer.util.setSliceViewerLayers(
+            foreground=self._parameterNode.doseVolume, foregroundOpacity=0.5
+        )
+
+    def onVerify(self):
+        with (
+            slicer.util.tryWithErrorDisplay("Verification failed.", waitCursor=True),
+            ProgressDialog("Comparing with the plan") as progress,
+        ):
+            self.logic.verify(self._parameterNode, progress=progress)
+        slicer.app.applicationLogic().GetSelectionNode().SetActiveTableID(
+            self._parameterNode.comparisonTable.GetID()
+        )
+        slicer.app.applicationLogic().PropagateTableSelection()
+
+    def onExport(self):
+        with (
+            slicer.util.tryWithErrorDisplay("Export failed.", waitCursor=True),
+            ProgressDialog("Exporting") as progress,
+        ):
+            self._reportPath = self.logic.export(self._parameterNode, progress=progress)
+
+    def onOpenReport(self):
+        if self._reportPath:
+            qt.QDesktopServices.openUrl(qt.QUrl.fromLocalFile(str(self._reportPath)))
+
+
+class DoseMappingLogic(ScriptedLoadableModuleLogic):
+    """Thin: reads the parameter node and calls :mod:`DoseMappingLib.panel`."""
+
+    def getParameterNode(self):
+        return DoseMappingParameterNode(super().getParameterNode())
+
+    def timePointRows(self, scene):
+        from DoseMappingLib.panel import time_point_rows
+
+        return time_point_rows(scene)
+
+    def storeTimePoints(self, nodes, times):
+        from DoseMappingLib.panel import store_time_points
+
+        store_time_points(nodes, times)
+
+    def registerTimePoints(self, p, progress=None):
+        from DoseMappingLib.panel import register_time_points
+
+        return register_time_points(p, progress=progress)
+
+    def acceptTransforms(self, p):
+        from DoseMappingLib.panel import accept_transforms
+
+        accept_transforms(p)
+
+    def fitKinetics(self, p, progress=None):
+        from DoseMappingLib.panel import fit_kinetics
+
+        return fit_kinetics(p, progress=progress)
+
+    def computeDose(self, p, progress=None):
+        from DoseMappingLib.panel import compute_dose
+
+        return compute_dose(p, progress=progress)
+
+    def verify(self, p, progress=None):
+        from DoseMappingLib.panel import verify
+
+        return verify(p, progress=progress)
+
+    def export(self, p, progress=None):
+        from DoseMappingLib.panel import export
+
+        return export(p, progress=progress)
 
 
 class DoseMappingTest(ScriptedLoadableModuleTest):
