@@ -24,6 +24,7 @@ SUBCOMMAND_MODULES = (
     "kernel",
     "sphere-svalue",
     "dose",
+    "plan-rlt",
 )
 
 
