@@ -61,6 +61,43 @@ SUV rules: QIBA FDG-PET/CT Profile (2019); PERCIST 1.0: Wahl et al., J Nucl Med 
 (2009); kidney BED limits: Bodei et al., EJNMMI 35:1847 (2008). Built on 3D Slicer,
 SimpleITK, pydicom and highdicom.
 """
+        slicer.app.connect("startupCompleted()", registerSampleData)
+
+
+def registerSampleData():
+    """Offer the synthetic study in the Sample Data module. Nothing is downloaded: the study
+    is generated locally on first use (a few seconds) and cached."""
+    import SampleData
+
+    icon = str(pathlib.Path(__file__).parent / "Resources" / "Icons" / "TheranosticPlanning.png")
+
+    def load_pet(_source=None):
+        from TheranosticPlanningLib.sample_data import load_sample_pet
+
+        return load_sample_pet(slicer.mrmlScene)
+
+    def load_time_points(_source=None):
+        from TheranosticPlanningLib.sample_data import load_sample_time_points
+
+        return load_sample_time_points(slicer.mrmlScene)
+
+    for name, loader in (
+        ("Theranostics planning PET/CT (synthetic 68Ga-PSMA)", load_pet),
+        (
+            "Theranostics post-therapy SPECT/CT (synthetic 177Lu-PSMA, 4 time points)",
+            load_time_points,
+        ),
+    ):
+        SampleData.SampleDataLogic.registerCustomSampleDataSource(
+            category="Theranostics",
+            sampleName=name,
+            uris=None,
+            fileNames=None,
+            nodeNames=None,
+            thumbnailFileName=icon,
+            loadFiles=False,
+            customDownloader=loader,
+        )
 
 
 @parameterNodeWrapper
