@@ -62,6 +62,16 @@ SUV rules: QIBA FDG-PET/CT Profile (2019); PERCIST 1.0: Wahl et al., J Nucl Med 
 SimpleITK, pydicom and highdicom.
 """
         slicer.app.connect("startupCompleted()", registerSampleData)
+        slicer.app.connect("startupCompleted()", registerDicomPlugin)
+
+
+def registerDicomPlugin():
+    """Add the quantitative NM/PET plugin to the DICOM module's plugin registry."""
+    from DICOMQuantitativePlugin import DICOMQuantitativePluginClass
+
+    if not hasattr(slicer.modules, "dicomPlugins"):
+        slicer.modules.dicomPlugins = {}
+    slicer.modules.dicomPlugins["DICOMQuantitativePlugin"] = DICOMQuantitativePluginClass
 
 
 def registerSampleData():
