@@ -67,7 +67,9 @@ def _open(path: str | Path):
         ) from exc
 
 
-def _keys(infos: list[SegmentInfo]) -> list[str]:
+def segment_keys(infos: list[SegmentInfo]) -> list[str]:
+    """The dictionary keys :func:`read_seg` uses: labels, with the segment number appended
+    to labels that several segments share."""
     counts: dict[str, int] = {}
     for info in infos:
         counts[info.label] = counts.get(info.label, 0) + 1
@@ -146,7 +148,7 @@ def read_seg(path: str | Path) -> dict[str, sitk.Image]:
     fractional = str(seg.SegmentationType).upper() == "FRACTIONAL"
     origin, spacing, direction, flip = _sitk_geometry(np.asarray(volume.affine), array.shape[0])
     masks = {}
-    for s, key in enumerate(_keys(infos)):
+    for s, key in enumerate(segment_keys(infos)):
         values = array[..., s]
         binary = (values >= 0.5) if fractional else (values > 0)
         if flip:
