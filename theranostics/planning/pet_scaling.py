@@ -93,9 +93,9 @@ def predict_from_pet(
     for name, value in pet_metrics.items():
         key = normalise_name(name)
         for what, table in (
-            ("a scaling coefficient", coef),
-            ("an effective half-life", halves),
-            ("a category", cats),
+            ("scaling coefficient", coef),
+            ("effective half-life", halves),
+            ("category", cats),
         ):
             if key not in table:
                 raise InputError(
