@@ -39,7 +39,7 @@ def y90_dose_constant_Gy_kg_per_GBq() -> float:
     decay and T½ the physical half-life from ICRP 107 (through
     :func:`theranostics.nuclide_data.get_emissions`, the dose engine's data). With ICRP 107
     (E = 0.9331 MeV, T½ = 64.1 h) K = 49.77 Gy·kg/GBq; the often-quoted 49.67 (Gulec et al.
-    2006) and the rounded 50 of the glass IFU use a slightly lower mean energy (0.9267 MeV).
+    2006) comes from older decay data (0.2 % lower) and the glass IFU rounds to 50.
     """
     from ..nuclide_data import get_emissions
 
