@@ -196,11 +196,18 @@ def _exponential_fit(name, t, a, sigma, lam_phys, scaling, weighting, notes) -> 
     r = _fit_exponential(model, t, a, sigma, lam_phys)
     p, k, n = r["p"], model.n_parameters, len(t)
     dof = n - k
-    jtj = r["jac"].T @ r["jac"]
+    jac = r["jac"]
+    norms = np.linalg.norm(jac, axis=0)
+    # a parameter the curve no longer depends on (e.g. an uptake rate run off to infinity)
+    # is undetermined: its CV is reported as infinite, the rest from the others' covariance
+    free = norms > 1e-8 * norms.max()
+    undetermined = tuple(nm for nm, f in zip(model.parameter_names, free) if not f)
+    cov = np.zeros((k, k))
+    jf = jac[:, free]
     try:
-        cov = np.linalg.inv(jtj)
+        cov[np.ix_(free, free)] = np.linalg.inv(jf.T @ jf)
     except np.linalg.LinAlgError:
-        cov = np.linalg.pinv(jtj)
+        cov[np.ix_(free, free)] = np.linalg.pinv(jf.T @ jf)
         notes = (*notes, "singular Jacobian: covariance from the pseudo-inverse")
     used_scaling = "none"
     if scaling == "reduced-chi-square" and dof > 0:
@@ -212,7 +219,7 @@ def _exponential_fit(name, t, a, sigma, lam_phys, scaling, weighting, notes) -> 
     tail = model.integral_after(p, float(t[-1]))
     tail_fraction = tail / tia if tia > 0 else math.nan
     flags = quality_flags(
-        model.parameter_names, p, cov, r["chi2"], dof, tail_fraction, r["at_bound"]
+        model.parameter_names, p, cov, r["chi2"], dof, tail_fraction, r["at_bound"], undetermined
     )
     return TacFit(
         model=name,

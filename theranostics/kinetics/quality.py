@@ -11,7 +11,8 @@ Checks, each with a documented threshold (module constants, see ``docs/kinetics.
   ``p < P_VALUE_LIMIT = 0.05`` (residuals larger than the assumed standard deviations);
 * tail fraction: share of the TIA extrapolated after the last measurement, flagged above
   ``TAIL_FRACTION_LIMIT = 0.2`` (the last time point is too early for this clearance);
-* parameters that ended at a bound (e.g. washout rate = physical decay).
+* parameters that ended at a bound (e.g. washout rate = physical decay) or that the curve no
+  longer depends on (undetermined: CV reported as infinite).
 
 The CV and correlation limits are the fit-acceptance criteria of the NUKFIT papers (Kletting P
 et al., Med Phys 2013;40:102504); the use of CV, correlation and goodness of fit as fit-quality
@@ -23,6 +24,8 @@ the last measurement should be late enough for the extrapolated part to be minor
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from scipy import stats
@@ -41,6 +44,7 @@ def quality_flags(
     dof: int,
     tail_fraction: float,
     at_bound: tuple[str, ...] = (),
+    undetermined: tuple[str, ...] = (),
 ) -> dict:
     """The fit-quality flags as a JSON-ready dict (``issues`` lists what was flagged)."""
     issues: list[str] = []
@@ -49,10 +53,10 @@ def quality_flags(
     if covariance is not None and parameters is not None:
         sd = np.sqrt(np.clip(np.diag(covariance), 0.0, None))
         for name, p, s in zip(parameter_names, parameters, sd):
-            cv[name] = float(s / abs(p)) if p != 0 else float("inf")
+            cv[name] = float(s / abs(p)) if p != 0 and name not in undetermined else math.inf
             if cv[name] > CV_LIMIT:
                 issues.append(f"CV of {name} is {100 * cv[name]:.0f} % (> {100 * CV_LIMIT:.0f} %)")
-        if len(sd) > 1 and np.all(sd > 0):
+        if len(sd) > 1 and np.all(sd > 0) and not undetermined:
             corr = covariance / np.outer(sd, sd)
             off = np.abs(corr[~np.eye(len(sd), dtype=bool)])
             max_corr = float(np.max(off))
@@ -75,6 +79,8 @@ def quality_flags(
             f"{100 * tail_fraction:.0f} % of the TIA is extrapolated after the last time point "
             f"(> {100 * TAIL_FRACTION_LIMIT:.0f} %)"
         )
+    for name in undetermined:
+        issues.append(f"{name} is not determined by the data (the curve does not depend on it)")
     for name in at_bound:
         issues.append(f"{name} ended at its bound (effective rate = physical decay?)")
     return {
@@ -84,6 +90,7 @@ def quality_flags(
         "chi_square_p_value": p_value,
         "tail_fraction": float(tail_fraction),
         "parameters_at_bound": list(at_bound),
+        "parameters_undetermined": list(undetermined),
         "issues": issues,
         "ok": not issues,
         "thresholds": {
