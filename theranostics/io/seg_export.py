@@ -233,9 +233,12 @@ def write_seg(
         )
         for number, name in enumerate(names, start=1)
     ]
-    content_description = f"{len(names)} segment(s) by {algorithm} {algorithm_version}"
-    if notes:
-        content_description += "; " + "; ".join(notes)
+    # ContentDescription is LO (64 characters): the resampling note wins over the summary
+    content_description = (
+        "masks resampled nearest-neighbour onto the source grid"
+        if notes
+        else f"{len(names)} segment(s) by {algorithm} {algorithm_version}"
+    )
     seg = hd.seg.Segmentation(
         source_images=sources,
         pixel_array=pixel_array,
