@@ -59,22 +59,24 @@ def _one(scan, kind: str, study_dir: Path):
     return found[0]
 
 
+def _find_series(study_dir: Path, structures):
+    if not study_dir.is_dir():
+        raise InputError("study folder not found", path=study_dir, fix="check the path")
+    scan = scan_directory(study_dir)
+    nm, ct = _one(scan, "NM", study_dir), _one(scan, "CT", study_dir)
+    if structures is None:
+        structures = _one(scan, "RTSTRUCT", study_dir).files[0]
+    return nm, ct, Path(structures)
+
+
 def load_maa_study(study_dir: str | Path, *, structures: str | Path | None = None):
     """(SPECT, CT, RTSTRUCT path) of a study folder; ``structures`` overrides the RTSTRUCT.
 
     Raises:
         InputError: not exactly one NM, one CT, one RTSTRUCT (when ``structures`` is None).
     """
-    study_dir = Path(study_dir)
-    if not study_dir.is_dir():
-        raise InputError("study folder not found", path=study_dir, fix="check the path")
-    scan = scan_directory(study_dir)
-    spect = read_image(_one(scan, "NM", study_dir))
-    ct = read_image(_one(scan, "CT", study_dir))
-    if structures is None:
-        rt = _one(scan, "RTSTRUCT", study_dir)
-        structures = rt.files[0]
-    return spect, ct, Path(structures)
+    nm, ct, rt_path = _find_series(Path(study_dir), structures)
+    return read_image(nm), read_image(ct), rt_path
 
 
 def _rest_of_body(spect: sitk.Image, ct: sitk.Image, exclude_spect, exclude_ct):
@@ -142,8 +144,10 @@ def plan_sirt_study(
     report(progress, 0.0, "reading the study")
     if not tumors:
         raise InputError("no tumour ROI given", tag="--tumor", fix="name the tumour ROI(s)")
-    spect, ct, rt_path = load_maa_study(study_dir, structures=structures)
+    nm_record, ct_record, rt_path = _find_series(Path(study_dir), structures)
     struct = read_rtstruct(rt_path)
+    for name in (*tumors, lung, *others, *([normal] if normal else [])):
+        struct.roi(name)  # an unknown name fails here, before the images are read
     notes = []
     if normal is None and not rest_of_body:
         livers = [n for n in struct.names if "liver" in n.casefold()]
@@ -167,6 +171,7 @@ def plan_sirt_study(
     if len(tissues) != len(tumors) + 1 + len(others) + (normal is not None):
         raise InputError("an ROI is named for two compartments", tag="ROI names")
     names = list(tissues)
+    spect, ct = read_image(nm_record), read_image(ct_record)
     report(progress, 0.2, "rasterising ROIs")
     m_spect = rasterize_rtstruct(struct, spect, names)
     m_ct = rasterize_rtstruct(struct, ct, names)
