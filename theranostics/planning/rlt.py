@@ -50,7 +50,7 @@ ASSUMPTIONS = (
 
 REFERENCES = (
     "Dale RG. Br J Radiol 1985;58:515-528 (LQ model, BED for exponentially decreasing dose rate)",
-    "Dale RG. Phys Med Biol 1996;41:1621-1632 (uptake and washout)",
+    "Dale RG. Phys Med Biol 1996;41:1871-1884 (dose-rate effects; uptake and washout)",
     "Barone R et al. J Nucl Med 2005;46(Suppl 1):99S-106S (kidney BED; alpha/beta 2.6 Gy, "
     "T_rep 2.8 h)",
     "Bodei L et al. Eur J Nucl Med Mol Imaging 2008;35:1847-1856 (kidney BED 28/40 Gy)",

@@ -57,7 +57,9 @@ def per_cycle_quantity_Gy(dose_Gy: float, kappa_per_Gy: float, quantity: str) ->
     return dose_Gy + kappa_per_Gy * dose_Gy * dose_Gy if quantity == "bed" else dose_Gy
 
 
-def max_dose_per_cycle_Gy(remaining_Gy: float, cycles: int, kappa_per_Gy: float, quantity: str):
+def max_dose_per_cycle_Gy(
+    remaining_Gy: float, cycles: int, kappa_per_Gy: float, quantity: str
+) -> float:
     """Largest per-cycle absorbed dose x with N·q(x) ≤ remaining (0 when nothing remains)."""
     if remaining_Gy <= 0:
         return 0.0
