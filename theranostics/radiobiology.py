@@ -1,7 +1,7 @@
 """Biologically effective dose (BED) and EQD2 for radiopharmaceutical therapy.
 
 Linear-quadratic model with incomplete repair during continuous irradiation (Dale 1985,
-Br J Radiol 58:515; Dale 1996, Phys Med Biol 41:1621; Wessels et al. 2008, MIRD Pamphlet 20,
+Br J Radiol 58:515; Dale 1996, Phys Med Biol 41:1871; Wessels et al. 2008, MIRD Pamphlet 20,
 J Nucl Med 49:1884). For a dose rate R(t) and monoexponential repair (µ = ln 2 / T_rep),
 
     BED = D + (2/(α/β)) ∫0^∞ R(t) ∫0^t R(w) e^(−µ(t−w)) dw dt.
