@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
@@ -323,7 +324,9 @@ def _measurements(hd, segment: str, values: Mapping[str, float], units, seg_path
         if key not in values:
             continue
         value = values[key]
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if isinstance(value, bool | np.bool_):
+            value = None  # a flag is not a measurement
+        elif not isinstance(value, int | float):
             try:
                 value = float(value)  # numpy scalars
             except (TypeError, ValueError):
