@@ -25,6 +25,7 @@ SUBCOMMAND_MODULES = (
     "sphere-svalue",
     "dose",
     "plan-rlt",
+    "plan-sirt",
 )
 
 

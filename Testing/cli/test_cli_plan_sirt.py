@@ -1,0 +1,67 @@
+"""``theranostics plan-sirt`` on the real Siemens 99mTc-MAA SPECT/CT study."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+import SimpleITK as sitk
+
+from theranostics.cli.main import main
+from theranostics.io import read_image
+from theranostics.planning.sirt import load_plan
+from theranostics.planning.sirt_methods import y90_dose_constant_Gy_kg_per_GBq
+
+pytestmark = pytest.mark.realdata
+
+
+@pytest.mark.slow
+def test_plan_sirt_cli_writes_plan_dose_and_table(siemens_maa_dir, tmp_path, capsys):
+    out = tmp_path / "plan"
+    argv = [
+        "plan-sirt",
+        str(siemens_maa_dir),
+        "--target",
+        "Tumor",
+        "--lung",
+        "Lung",
+        "--normal-rest-of-body",
+        "--target-tumor-Gy",
+        "200",
+        "--previous-lung-Gy",
+        "10",
+        "--json",
+        "-o",
+        str(out),
+    ]
+    assert main(argv) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["schema"] == "theranostics-plan-sirt/1"
+    for key in ("lung_shunt_fraction", "tumor_to_normal_ratio", "recommended_activity_GBq"):
+        assert doc[key] is not None
+    k = y90_dose_constant_Gy_kg_per_GBq()
+    for c in doc["compartments"].values():
+        assert 0.0 <= c["fraction"] <= 1.0
+        assert c["dose_Gy_per_GBq"] == pytest.approx(k * c["fraction"] / (c["mass_g"] / 1000))
+    assert sum(c["fraction"] for c in doc["compartments"].values()) <= 1.0 + 1e-12
+    # Tumour target 200 Gy needs ~0.36 GBq, below the lung limits: the target binds.
+    assert doc["binding_constraint"] == "target_tumor"
+    assert doc["compartments"]["Tumor"]["predicted_dose_Gy"] <= 200.0
+    plan = load_plan(out / "plan.json")
+    assert plan.recommended_activity_GBq == doc["recommended_activity_GBq"]
+    dose = read_image(out / "predicted_dose.nrrd")
+    assert dose.meta.quantity.units == "Gy"
+    assert dose.meta.administration.nuclide == "Y-90"
+    assert dose.image.GetSize() == (128, 128, 80)
+    assert sitk.GetArrayViewFromImage(dose.image).max() > 200.0  # hottest tumour voxels
+    rows = list(csv.DictReader((out / "plan.csv").open()))
+    assert {r["name"] for r in rows} >= {"Tumor", "Lung", "rest of body", "perfused"}
+
+
+@pytest.mark.slow
+def test_plan_sirt_cli_refuses_without_a_normal_compartment(siemens_maa_dir, capsys):
+    argv = ["plan-sirt", str(siemens_maa_dir), "--tumor", "Tumor", "--lung", "Lung"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "no liver ROI" in err and "--normal-rest-of-body" in err

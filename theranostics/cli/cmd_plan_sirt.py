@@ -1,0 +1,179 @@
+"""``theranostics plan-sirt``: 90Y radioembolisation plan from a 99mTc-MAA SPECT/CT study."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from ..errors import InputError
+
+
+def _names(values) -> list[str]:
+    """ROI names from repeated options, each possibly comma-separated."""
+    out: list[str] = []
+    for value in values or ():
+        out += [v.strip() for v in value.split(",") if v.strip()]
+    return out
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "plan-sirt",
+        help="90Y radioembolisation plan from a 99mTc-MAA SPECT/CT study",
+        description="Partition-model, MIRD or BSA prescription of 90Y microspheres from an MAA "
+        "SPECT/CT folder with an RTSTRUCT; writes the plan JSON, the predicted dose map and a "
+        "table. See docs/planning-sirt.md.",
+    )
+    p.add_argument("study_dir", help="folder with the NM (MAA SPECT), CT and RTSTRUCT series")
+    p.add_argument("--structures", help="RTSTRUCT file (default: the one in STUDY_DIR)")
+    p.add_argument(
+        "--tumor",
+        "--target",
+        dest="tumor",
+        action="append",
+        required=True,
+        metavar="NAME[,NAME...]",
+        help="tumour ROI(s); repeat or separate by commas",
+    )
+    p.add_argument("--lung", required=True, metavar="NAME", help="lung ROI")
+    normal = p.add_mutually_exclusive_group()
+    normal.add_argument("--liver", metavar="NAME", help="liver ROI (normal = liver - tumours)")
+    normal.add_argument("--perfused", metavar="NAME", help="perfused-volume ROI")
+    normal.add_argument("--normal", metavar="NAME", help="other normal-tissue ROI")
+    normal.add_argument(
+        "--normal-rest-of-body",
+        action="store_true",
+        help="fallback: the body in the SPECT field of view minus all other compartments",
+    )
+    p.add_argument("--other", action="append", metavar="NAME", help="other compartment ROI(s)")
+    p.add_argument("--method", choices=("partition", "mird", "bsa"), default="partition")
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("--target-tumor-Gy", type=float, help="partition: tumour mean dose")
+    target.add_argument("--target-normal-Gy", type=float, help="partition: normal mean dose")
+    target.add_argument("--target-perfused-Gy", type=float, help="mird: perfused mean dose")
+    p.add_argument("--lung-limit-Gy", type=float, default=30.0, help="per treatment (30)")
+    p.add_argument("--lung-cumulative-limit-Gy", type=float, default=50.0, help="(50)")
+    p.add_argument("--previous-lung-Gy", type=float, default=0.0, help="earlier lung dose")
+    p.add_argument("--normal-limit-Gy", type=float, default=70.0, help="(70; 0 disables)")
+    p.add_argument(
+        "--lung-mass", choices=("ct", "fixed"), default="ct", help="CT-derived or fixed 1000 g"
+    )
+    p.add_argument("--height-m", type=float, help="BSA method: height, m")
+    p.add_argument("--weight-kg", type=float, help="BSA method: weight, kg")
+    p.add_argument("--bsa-formula", choices=("dubois", "mosteller"), default="dubois")
+    p.add_argument("--rounding-GBq", type=float, default=0.01, help="round down to (0.01)")
+    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+    p.add_argument(
+        "-o", "--output", help="folder for plan.json, predicted_dose.nrrd (+.json), plan.csv"
+    )
+    p.set_defaults(func=run)
+
+
+def plan_table_rows(doc: dict) -> list[dict]:
+    """One row per compartment and pooled group of a plan JSON (the CLI's CSV/text table)."""
+    rows = []
+    for kind, entries in (("compartment", doc["compartments"]), ("pool", doc["pooled"])):
+        for name, e in entries.items():
+            rows.append(
+                {
+                    "kind": kind,
+                    "name": name,
+                    "tissue": e.get("tissue", name),
+                    "fraction": e["fraction"],
+                    "mass_g": e["mass_g"],
+                    "volume_mL": e["volume_mL"],
+                    "dose_Gy_per_GBq": e["dose_Gy_per_GBq"],
+                    "predicted_dose_Gy": e["predicted_dose_Gy"],
+                    "predicted_dose_sd_Gy": e["predicted_dose_sd_Gy"],
+                }
+            )
+    return rows
+
+
+def _write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..io.sidecar import write_image_with_sidecar
+    from ..planning.sirt import SirtLimits, save_plan
+    from ..planning.sirt_study import plan_sirt_study
+    from ..progress import TextProgressBar
+
+    normal = args.liver or args.perfused or args.normal
+    role = "liver" if args.liver else "perfused" if args.perfused else "normal"
+    out = Path(args.output) if args.output else None
+    if out is not None and out.exists() and not out.is_dir():
+        raise InputError("output exists and is not a folder", path=out, tag="-o")
+    result = plan_sirt_study(
+        args.study_dir,
+        tumors=_names(args.tumor),
+        lung=args.lung,
+        normal=normal,
+        normal_role=role,
+        rest_of_body=args.normal_rest_of_body,
+        others=_names(args.other),
+        structures=args.structures,
+        lung_mass=args.lung_mass,
+        method=args.method,
+        target_tumor_Gy=args.target_tumor_Gy,
+        target_normal_Gy=args.target_normal_Gy,
+        target_perfused_Gy=args.target_perfused_Gy,
+        limits=SirtLimits(
+            lung_per_treatment_Gy=args.lung_limit_Gy,
+            lung_cumulative_Gy=args.lung_cumulative_limit_Gy,
+            previous_lung_Gy=args.previous_lung_Gy,
+            normal_Gy=args.normal_limit_Gy or None,
+        ),
+        height_m=args.height_m,
+        weight_kg=args.weight_kg,
+        bsa_formula=args.bsa_formula,
+        rounding_GBq=args.rounding_GBq,
+        progress=None if args.json else TextProgressBar(),
+    )
+    doc = result.plan.to_json()
+    rows = plan_table_rows(doc)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        save_plan(result.plan, out / "plan.json")
+        write_image_with_sidecar(result.dose, out / "predicted_dose.nrrd")
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+        _write_text(out / "plan.csv", buf.getvalue())
+    if args.json:
+        print(json.dumps(doc, indent=2))
+        return 0
+    print(
+        f"recommended 90Y activity: {doc['recommended_activity_GBq']:g} GBq "
+        f"({doc['method']}; binding: {doc['binding_constraint']}); "
+        f"LSF {doc['lung_shunt_fraction']:.1%}, T/N {_fmt(doc['tumor_to_normal_ratio'])}"
+    )
+    header = ("kind", "name", "fraction", "mass_g", "dose_Gy_per_GBq", "predicted_dose_Gy")
+    print("  ".join(f"{h:>18}" for h in header))
+    for r in rows:
+        print("  ".join(f"{_fmt(r[h]):>18}" for h in header))
+    for note in doc["notes"]:
+        print(f"note: {note}")
+    if out is not None:
+        print(f"written: {out / 'plan.json'}, {out / 'predicted_dose.nrrd'}, {out / 'plan.csv'}")
+    return 0
