@@ -74,27 +74,6 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def plan_table_rows(doc: dict) -> list[dict]:
-    """One row per compartment and pooled group of a plan JSON (the CLI's CSV/text table)."""
-    rows = []
-    for kind, entries in (("compartment", doc["compartments"]), ("pool", doc["pooled"])):
-        for name, e in entries.items():
-            rows.append(
-                {
-                    "kind": kind,
-                    "name": name,
-                    "tissue": e.get("tissue", name),
-                    "fraction": e["fraction"],
-                    "mass_g": e["mass_g"],
-                    "volume_mL": e["volume_mL"],
-                    "dose_Gy_per_GBq": e["dose_Gy_per_GBq"],
-                    "predicted_dose_Gy": e["predicted_dose_Gy"],
-                    "predicted_dose_sd_Gy": e["predicted_dose_sd_Gy"],
-                }
-            )
-    return rows
-
-
 def _write_text(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -115,6 +94,7 @@ def _fmt(value) -> str:
 def run(args: argparse.Namespace) -> int:
     from ..io.sidecar import write_image_with_sidecar
     from ..planning.sirt import SirtLimits, save_plan
+    from ..planning.sirt_json import plan_table_rows
     from ..planning.sirt_study import plan_sirt_study
     from ..progress import TextProgressBar
 

@@ -199,3 +199,24 @@ def load_plan(path: str | Path):
     except (OSError, json.JSONDecodeError) as exc:
         raise InputError(f"cannot read the plan ({exc})", path=path) from None
     return plan_from_json(data, path=path)
+
+
+def plan_table_rows(doc: dict) -> list[dict]:
+    """One row per compartment and pooled group of a plan JSON dict (CLI table, MRML table)."""
+    rows = []
+    for kind, entries in (("compartment", doc["compartments"]), ("pool", doc["pooled"])):
+        for name, e in entries.items():
+            rows.append(
+                {
+                    "kind": kind,
+                    "name": name,
+                    "tissue": e.get("tissue", name),
+                    "fraction": e["fraction"],
+                    "mass_g": e["mass_g"],
+                    "volume_mL": e["volume_mL"],
+                    "dose_Gy_per_GBq": e["dose_Gy_per_GBq"],
+                    "predicted_dose_Gy": e["predicted_dose_Gy"],
+                    "predicted_dose_sd_Gy": e["predicted_dose_sd_Gy"],
+                }
+            )
+    return rows
