@@ -6,11 +6,13 @@ such as kidneys, liver or salivary glands use TotalSegmentator in Slicer, or imp
 DICOM SEG or label maps):
 
 - ``body``: HU > −500, the largest 26-connected component, holes filled slice by slice (air in
-  lungs and bowel is inside the body) and then in 3D;
-- ``lung_left``/``lung_right``: HU < −400 inside the body, the two largest components (at
-  least :data:`MIN_LUNG_ML` each); when the lungs touch (one component), it is split at the
-  body's mid-sagittal plane. Left/right are patient sides: LPS +x is the patient's left.
-  Airways inside the thorax are part of the lungs;
+  lungs and bowel is inside the body) and then in 3D, plus the lungs;
+- ``lung_left``/``lung_right``: −950 < HU < −400 (aerated parenchyma; outside air is
+  ≈ −1000 HU), components at least half inside the body and of at least
+  :data:`MIN_LUNG_ML`, the two largest, holes (airways, emphysema below −950 HU) filled;
+  when the lungs touch (one component), it is split at the body's mid-sagittal plane.
+  Left/right are patient sides: LPS +x is the patient's left. The trachea and main bronchi
+  (air, ≈ −1000 HU) are not part of the lungs;
 - ``bone``: HU > 200 inside the body, components of at least :data:`MIN_BONE_ML`. 200 HU
   keeps cortical bone (≳ 700 HU) and most trabecular bone (≈ 200–400 HU) and drops soft
   tissue (≤ 100 HU); it also keeps contrast-filled vessels and calcifications, and misses
@@ -30,6 +32,7 @@ from ..image import QuantitativeImage
 
 BODY_HU = -500.0
 LUNG_HU = -400.0
+AIR_HU = -950.0
 BONE_HU = 200.0
 MIN_LUNG_ML = 100.0
 MIN_BONE_ML = 1.0
@@ -59,31 +62,50 @@ def _components(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return labels, np.bincount(labels.ravel())
 
 
-def body_mask(ct: QuantitativeImage | sitk.Image) -> sitk.Image:
-    """Body: HU > −500, largest component, holes filled (slice-wise, then 3D)."""
-    hu, ref = _ct_array(ct)
+def _body_core(hu: np.ndarray) -> np.ndarray:
     labels, sizes = _components(hu > BODY_HU)
     if len(sizes) < 2:
-        return _to_image(np.zeros(hu.shape, bool), ref)
+        return np.zeros(hu.shape, dtype=bool)
     body = labels == int(np.argmax(sizes[1:]) + 1)
     for k in range(body.shape[0]):
         body[k] = ndimage.binary_fill_holes(body[k])
+    return ndimage.binary_fill_holes(body)
+
+
+def _lungs(hu: np.ndarray, core: np.ndarray, ref: sitk.Image) -> list[np.ndarray]:
+    """Lung components: −950 < HU < −400 (parenchyma, not the outside air at ≈ −1000),
+    at least half inside the body core, the two largest, internal holes (airways) filled."""
+    labels, sizes = _components((hu > AIR_HU) & (hu < LUNG_HU))
+    voxel_mL = float(np.prod(ref.GetSpacing())) / 1000.0
+    inside = np.bincount(labels[core], minlength=len(sizes))
+    ok = (sizes * voxel_mL >= MIN_LUNG_ML) & (inside >= 0.5 * sizes)
+    ok[0] = False
+    order = [int(i) for i in np.argsort(-np.where(ok, sizes, 0)) if ok[i]][:2]
+    return [ndimage.binary_fill_holes(labels == i) for i in order]
+
+
+def body_mask(ct: QuantitativeImage | sitk.Image) -> sitk.Image:
+    """Body: HU > −500, largest component, holes filled (slice-wise, then 3D), plus the lungs
+    (so that a lung touching the skin, as in the synthetic phantom's apices, stays inside)."""
+    hu, ref = _ct_array(ct)
+    core = _body_core(hu)
+    body = core.copy()
+    for lung in _lungs(hu, core, ref):
+        body |= lung
     return _to_image(ndimage.binary_fill_holes(body), ref)
 
 
 def lung_masks(
     ct: QuantitativeImage | sitk.Image, body: sitk.Image | None = None
 ) -> dict[str, sitk.Image]:
-    """``lung_left`` and ``lung_right`` (see module docstring); empty masks when absent."""
+    """``lung_left`` and ``lung_right`` (see module docstring); empty masks when absent.
+    ``body`` is accepted for symmetry with :func:`bone_mask` and not needed."""
     hu, ref = _ct_array(ct)
-    inside = sitk.GetArrayFromImage(body if body is not None else body_mask(ct)) > 0
-    labels, sizes = _components((hu < LUNG_HU) & inside)
-    voxel_mL = float(np.prod(ref.GetSpacing())) / 1000.0
-    order = [int(i) + 1 for i in np.argsort(-sizes[1:]) if sizes[i + 1] * voxel_mL >= MIN_LUNG_ML]
+    parts = _lungs(hu, _body_core(hu), ref)
     x = _x_lps(ref, hu.shape)
-    parts: list[np.ndarray] = [labels == i for i in order[:2]]
     if len(parts) == 1:
-        mid = float(np.mean(x[np.nonzero(inside)[2]])) if inside.any() else 0.0
+        core = _body_core(hu)
+        mid = float(np.mean(x[np.nonzero(core)[2]])) if core.any() else 0.0
         both = parts[0]
         parts = [both & (x[None, None, :] >= mid), both & (x[None, None, :] < mid)]
     empty = np.zeros(hu.shape, dtype=bool)
