@@ -1,0 +1,107 @@
+"""Lesion and organ segmentation nodes, biomarker table nodes and markup seeds on a real MRML
+scene (slicer-core)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from theranostics.lesions import assess_response, lesion_biomarkers, segment_lesions
+from theranostics.lesions.synthetic import Blob, synthetic_pet
+
+slicer = pytest.importorskip(
+    "slicer", reason="slicer-core is not installed (pip install -e .[slicer])"
+)
+
+from TheranosticPlanningLib.lesions import (  # noqa: E402
+    LESION_TERMINOLOGY,
+    biomarker_table_node,
+    lesion_segmentation_node,
+    organ_segmentation_node,
+    organ_terminology,
+    response_table_node,
+    seeds_from_markups,
+)
+from TheranosticPlanningLib.segmentations import masks_from_segmentation_node  # noqa: E402
+
+BLOBS = [
+    Blob.sphere("a", (10.0, -20.0, 0.0), 12.0, 8.0),
+    Blob.sphere("b", (-50.0, 30.0, 20.0), 4.0, 6.0),
+]
+
+
+@pytest.fixture(scope="module")
+def lesions():
+    qimage, truth = synthetic_pet(BLOBS, noise=0.03, seed=2)
+    return qimage, truth, segment_lesions(qimage, method="percent-max")
+
+
+def test_lesion_segments_round_trip_with_colours_and_terminology(mrml_scene, lesions):
+    qimage, _, seg = lesions
+    node = lesion_segmentation_node(seg, mrml_scene)
+    segmentation = node.GetSegmentation()
+    assert segmentation.GetNumberOfSegments() == seg.count == 2
+    colours = {tuple(segmentation.GetNthSegment(i).GetColor()) for i in range(2)}
+    assert len(colours) == 2
+    for i in range(2):
+        segment = segmentation.GetNthSegment(i)
+        assert segment.GetName() == seg.names[i]
+        tag = (
+            segment.GetTag(segment.GetTerminologyEntryTagName())
+            if not hasattr(segment, "GetTerminology")
+            else segment.GetTerminology()
+        )
+        assert "4147007" in tag and "Mass" in tag
+    back = masks_from_segmentation_node(node, qimage.image)
+    for name, mask in seg.masks().items():
+        assert np.array_equal(sitk.GetArrayFromImage(back[name]), sitk.GetArrayFromImage(mask))
+    assert json.loads(node.GetAttribute("Theranostics.LesionParameters"))["method"] == "percent-max"
+    assert "4147007^Mass" in LESION_TERMINOLOGY
+
+
+def test_organ_node_terminology(mrml_scene, lesions):
+    _, truth, _ = lesions
+    masks = {"kidney_left": truth["a"], "bone": truth["b"]}
+    node = organ_segmentation_node(masks, mrml_scene, notes=["from CT thresholds"])
+    segment = node.GetSegmentation().GetSegment("kidney_left")
+    entry = (
+        segment.GetTerminology()
+        if hasattr(segment, "GetTerminology")
+        else segment.GetTag("TerminologyEntry")
+    )
+    assert "64033007^Kidney" in entry and "7771000^Left" in entry
+    assert organ_terminology("bone") is None
+    assert organ_terminology("lung_right").count("24028007^Right") == 1
+    assert json.loads(node.GetAttribute("Theranostics.Problems")) == ["from CT thresholds"]
+
+
+def test_biomarker_and_response_tables(mrml_scene, lesions):
+    qimage, _, seg = lesions
+    table = lesion_biomarkers(qimage, seg)
+    node = biomarker_table_node(table, mrml_scene)
+    vtk_table = node.GetTable()
+    assert vtk_table.GetNumberOfRows() == seg.count + 1  # lesions + total
+    column = vtk_table.GetColumnByName("volume_mL")
+    assert column.GetValue(0) == pytest.approx(table.lesions[0]["volume_mL"])
+    assert node.GetColumnUnitLabel("volume_mL") == "mL"
+    assert node.GetColumnUnitLabel("activity_MBq") == "MBq"
+    assert vtk_table.GetColumnByName("name").GetValue(seg.count) == "total"
+    assert vtk_table.GetColumnByName("centroid_x_lps_mm") is not None
+    result = assess_response(qimage, seg, qimage, seg)
+    rnode = response_table_node(result, mrml_scene)
+    assert rnode.GetTable().GetNumberOfRows() == 2
+    assert json.loads(rnode.GetAttribute("Theranostics.RECIP"))["category"] == "SD"
+
+
+def test_markup_seeds_are_converted_to_lps(mrml_scene, lesions):
+    qimage, _, _ = lesions
+    markups = mrml_scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "seeds")
+    lps = BLOBS[1].centre_lps_mm
+    markups.AddControlPoint(-lps[0], -lps[1], lps[2])  # RAS
+    seeds = seeds_from_markups(markups)
+    assert np.allclose(seeds[0], lps)
+    seg = segment_lesions(qimage, method="percent-max", exclude_seeds_lps=seeds)
+    assert seg.count == 1

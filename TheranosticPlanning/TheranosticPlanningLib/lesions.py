@@ -1,0 +1,176 @@
+"""Lesions and organs at risk as MRML nodes (no Qt, no application-wide globals).
+
+- :func:`lesion_segmentation_node`: one segment per lesion of a core
+  :class:`theranostics.lesions.LesionSegmentation`, each with a distinct colour and the
+  DICOM terminology "Morphologically altered structure / Mass" (SNOMED CT 49755003 /
+  4147007) in Slicer's ``TerminologyEntry`` string format;
+- :func:`organ_segmentation_node`: organ masks as a second segmentation node, with SNOMED CT
+  anatomy codes for the organs we can name with confidence (kidney, liver, spleen, lung,
+  bladder, colon, small intestine; left/right modifiers), name and colour otherwise;
+- :func:`biomarker_table_node`: a ``vtkMRMLTableNode`` of the biomarker table (column names
+  carry the units, e.g. ``volume_mL``; unit labels are also set per column);
+- :func:`response_table_node`: the lesion-by-lesion response table;
+- :func:`seeds_from_markups`: control points of a ``vtkMRMLMarkupsFiducialNode`` (world RAS)
+  as LPS seeds for :func:`theranostics.lesions.segment_lesions`.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import json
+
+import vtk
+
+from theranostics.lesions import BiomarkerTable, LesionSegmentation, ResponseAssessment
+
+from .coordinates import ras_to_lps
+from .node_attributes import PREFIX
+from .segmentations import segmentation_node_from_masks
+
+_CONTEXT = "Segmentation category and type - 3D Slicer General Anatomy list"
+_ANATOMY = "Anatomic codes - DICOM master list"
+_STRUCTURE = "SCT^123037004^Anatomical Structure"
+#: Terminology of a lesion segment (category ~ type ~ type modifier ~ anatomic context ...).
+LESION_TERMINOLOGY = (
+    f"{_CONTEXT}~SCT^49755003^Morphologically Altered Structure~SCT^4147007^Mass~^^"
+    f"~{_ANATOMY}~^^~^^"
+)
+_ORGAN_TYPES = {
+    "kidney": "SCT^64033007^Kidney",
+    "liver": "SCT^10200004^Liver",
+    "spleen": "SCT^78961009^Spleen",
+    "lung": "SCT^39607008^Lung",
+    "bladder": "SCT^89837001^Bladder",
+    "colon": "SCT^71854001^Colon",
+    "small_bowel": "SCT^30315005^Small Intestine",
+}
+_SIDES = {"left": "SCT^7771000^Left", "right": "SCT^24028007^Right"}
+
+#: Unit label of a column, from the suffix of its key.
+_UNIT_SUFFIXES = {
+    "_mL": "mL",
+    "_MBq": "MBq",
+    "_Bq_per_mL": "Bq/mL",
+    "_mm": "mm",
+    "_percent": "%",
+}
+
+
+def organ_terminology(name: str) -> str | None:
+    """Slicer terminology string for an organ name such as ``kidney_left``, or ``None``."""
+    lower = name.lower()
+    for key, code in _ORGAN_TYPES.items():
+        if key in lower:
+            side = next((c for s, c in _SIDES.items() if s in lower), "^^")
+            return f"{_CONTEXT}~{_STRUCTURE}~{code}~{side}~{_ANATOMY}~^^~^^"
+    return None
+
+
+def distinct_colors(count: int) -> list[tuple[float, float, float]]:
+    """``count`` well-separated RGB colours (0-1): hues stepped by the golden angle."""
+    return [colorsys.hsv_to_rgb((0.08 + i * 0.381966) % 1.0, 0.75, 0.95) for i in range(count)]
+
+
+def _set_terminology(segment, entry: str) -> None:
+    # Slicer >= 5.9 has SetTerminology; older versions read the tag of the same name.
+    if hasattr(segment, "SetTerminology"):
+        segment.SetTerminology(entry)
+    else:
+        segment.SetTag(segment.GetTerminologyEntryTagName(), entry)
+
+
+def lesion_segmentation_node(segmentation: LesionSegmentation, scene, name: str = "Lesions"):
+    """A segmentation node with one segment per lesion (IDs and names ``lesion_001`` ...).
+
+    The method, unit, parameters and notes are kept as JSON node attributes
+    (``Theranostics.LesionMethod``, ``.LesionParameters``, ``.Problems``).
+    """
+    masks = segmentation.masks()
+    colors = dict(zip(masks, distinct_colors(len(masks))))
+    node = segmentation_node_from_masks(masks, scene, name, colors)
+    seg = node.GetSegmentation()
+    for lesion in masks:
+        _set_terminology(seg.GetSegment(lesion), LESION_TERMINOLOGY)
+    node.SetAttribute(PREFIX + "LesionMethod", segmentation.method)
+    node.SetAttribute(PREFIX + "LesionParameters", json.dumps(segmentation.to_json()))
+    if segmentation.notes:
+        node.SetAttribute(PREFIX + "Problems", json.dumps(list(segmentation.notes)))
+    return node
+
+
+def organ_segmentation_node(masks: dict, scene, name: str = "Organs", notes=()):
+    """Organ masks (name -> uint8 LPS mask, any grids) as a segmentation node with
+    terminology where :func:`organ_terminology` knows the organ."""
+    colors = dict(zip(masks, distinct_colors(len(masks))))
+    node = segmentation_node_from_masks(masks, scene, name, colors)
+    seg = node.GetSegmentation()
+    for organ in masks:
+        entry = organ_terminology(organ)
+        if entry:
+            _set_terminology(seg.GetSegment(organ), entry)
+    if notes:
+        node.SetAttribute(PREFIX + "Problems", json.dumps(list(notes)))
+    return node
+
+
+def _unit(column: str) -> str:
+    if column.startswith(("suv_", "sul_")) or column == "total_lesion_uptake_mL":
+        return "g/mL" if column != "total_lesion_uptake_mL" else "g/mL*mL"
+    return next((u for s, u in _UNIT_SUFFIXES.items() if column.endswith(s)), "")
+
+
+def table_node_from_rows(rows: list[dict], scene, name: str):
+    """A ``vtkMRMLTableNode`` with one row per dict: numbers as double columns (``None`` as
+    NaN), everything else as strings; unit labels from the column names."""
+    node = scene.AddNewNodeByClass("vtkMRMLTableNode", name)
+    columns: list[str] = []
+    for row in rows:
+        columns += [c for c in row if c not in columns]
+    for column in columns:
+        values = [row.get(column) for row in rows]
+        numeric = all(v is None or isinstance(v, (int, float)) for v in values) and any(
+            v is not None for v in values
+        )
+        array = vtk.vtkDoubleArray() if numeric else vtk.vtkStringArray()
+        array.SetName(column)
+        for v in values:
+            if numeric:
+                array.InsertNextValue(float("nan") if v is None else float(v))
+            else:
+                array.InsertNextValue("" if v is None else str(v))
+        node.AddColumn(array)
+        unit = _unit(column)
+        if unit:
+            node.SetColumnUnitLabel(column, unit)
+    return node
+
+
+def biomarker_table_node(table: BiomarkerTable, scene, name: str = "Lesion biomarkers"):
+    """The per-lesion biomarkers as a table node (LPS points split into x/y/z columns); the
+    totals are a JSON attribute ``Theranostics.Total`` and a last row named ``total``."""
+    rows = table.rows()
+    total = {"name": "total", **{k: v for k, v in table.total.items() if k != "lesion_count"}}
+    node = table_node_from_rows([*rows, total], scene, name)
+    node.SetAttribute(PREFIX + "Total", json.dumps(table.total))
+    node.SetAttribute(PREFIX + "Units", table.unit)
+    return node
+
+
+def response_table_node(assessment: ResponseAssessment, scene, name: str = "Response"):
+    """The lesion-by-lesion response table; PERCIST and RECIP results as JSON attributes
+    ``Theranostics.PERCIST`` and ``Theranostics.RECIP``."""
+    node = table_node_from_rows(assessment.rows, scene, name)
+    node.SetAttribute(PREFIX + "PERCIST", json.dumps(assessment.percist))
+    node.SetAttribute(PREFIX + "RECIP", json.dumps(assessment.recip))
+    return node
+
+
+def seeds_from_markups(node) -> list[tuple[float, float, float]]:
+    """Control points of a markups node as LPS points (mm), parent transforms applied
+    (world coordinates), in control-point order."""
+    seeds = []
+    for index in range(node.GetNumberOfControlPoints()):
+        ras = [0.0, 0.0, 0.0]
+        node.GetNthControlPointPositionWorld(index, ras)
+        seeds.append(tuple(float(c) for c in ras_to_lps(ras)))
+    return seeds
