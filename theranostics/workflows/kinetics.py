@@ -1,0 +1,524 @@
+"""Multi-time-point SPECT/CT to time-integrated activity: per structure and per voxel.
+
+:func:`run_structure_kinetics` — study folder (or a loaded / registered study) + a mask file
+-> per-structure time-activity curves (MBq), fitted model, TIA (MBq·h) with its uncertainty
+budget, registration quality, notes, parameters and timing.
+
+:func:`run_voxel_tia` — the same study -> a TIA map (MBq·h per voxel) and the mask of voxels
+whose fit fell back to the trapezoid.
+
+Steps (see ``docs/time-activity.md``):
+
+1. load the SPECT/CT sessions (:func:`theranostics.study.load_spect_study`: counts -> Bq/mL
+   at each acquisition start, with the calibration factor in cps/MBq);
+2. register every session's CT onto the reference session's CT and resample its SPECT onto
+   the reference SPECT grid (:func:`theranostics.study.register_study`); without
+   registration, SPECTs are resampled in scanner coordinates (identity);
+3. masks onto the reference grid as fractional occupancy (:func:`theranostics.io.masks.
+   load_masks`), activity sums per structure (:func:`theranostics.kinetics.tac.
+   structure_tacs`), optionally corrected for partial volume by the GTM (PSF FWHM given) or
+   by recovery coefficients (a :class:`~theranostics.kinetics.recovery.RecoveryTable`);
+4. fit and integrate each curve (:func:`theranostics.kinetics.fit.fit_tac`) and propagate
+   the uncertainty (:func:`theranostics.kinetics.uncertainty.tia_uncertainty`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from ..errors import InputError, NuclideError, TimingError
+from ..image import QuantitativeImage
+from ..metadata import AcquisitionInfo, ImageMetadata, QuantityInfo
+from ..progress import ProgressCallback, report, scaled
+
+
+@dataclass(frozen=True, eq=False)
+class PreparedStudy:
+    """Activity images of all time points on one grid.
+
+    Attributes:
+        images_Bq_per_mL: one image per time point (Bq/mL at its acquisition start), all on
+            the grid of ``reference``.
+        times_h: acquisition start times, hours after administration.
+        reference: the reference grid (the reference session's SPECT).
+        reference_meta: metadata of the reference SPECT (patient, administration ...).
+        physical_half_life_h: of the administered nuclide.
+        registration: per time point: ``None`` (reference or not registered) or the
+            registration's JSON summary (quality figures, warnings, parameters).
+        notes: what was done and what looks wrong.
+        timing_s: wall time per step.
+    """
+
+    images_Bq_per_mL: list[sitk.Image]
+    times_h: np.ndarray
+    reference: sitk.Image
+    reference_meta: ImageMetadata
+    physical_half_life_h: float
+    registration: list[dict | None]
+    notes: list[str] = field(default_factory=list)
+    timing_s: dict[str, float] = field(default_factory=dict)
+
+
+def _half_life_h(administration, given: float | None) -> float:
+    if given is not None:
+        return float(given)
+    from ..nuclides import get_nuclide
+
+    nuclide = getattr(administration, "nuclide", None)
+    if not nuclide:
+        raise NuclideError(
+            "the study does not name the administered nuclide",
+            tag="RadionuclideCodeSequence (0054,0300)",
+            fix="pass physical_half_life_h",
+        )
+    return float(get_nuclide(nuclide).half_life_h)
+
+
+def _registration_json(reg) -> dict | None:
+    if reg is None:
+        return None
+    if hasattr(reg, "to_json"):
+        return reg.to_json()
+    return {"quality": dict(getattr(reg, "quality", {})), "warnings": list(reg.warnings)}
+
+
+def prepare_study(
+    study,
+    *,
+    calibration_cps_per_MBq: float | None = None,
+    registration: bool = True,
+    deformable: bool = False,
+    reference_index: int = 0,
+    physical_half_life_h: float | None = None,
+    progress: ProgressCallback | None = None,
+) -> PreparedStudy:
+    """Activity images of every time point on the reference SPECT grid.
+
+    Args:
+        study: a study folder, a ``SpectStudy`` (:func:`theranostics.study.load_spect_study`)
+            or a ``RegisteredStudy`` (:func:`theranostics.study.register_study`).
+        calibration_cps_per_MBq: SPECT calibration factor (cps/MBq); needed for a folder of
+            count images (there is no general default; the synthetic study uses 10).
+        registration: register the CTs (rigid; ``deformable`` adds a B-spline stage).
+            Without it, SPECTs are resampled in scanner coordinates.
+        reference_index: the session whose grid is the reference.
+        physical_half_life_h: overrides the nuclide's half-life from the study.
+        progress: callback(fraction, message).
+    """
+    from ..study import load_spect_study, register_study
+
+    timing: dict[str, float] = {}
+    notes: list[str] = []
+    start = time.perf_counter()
+    if isinstance(study, (str, Path)):
+        folder = Path(study)
+        if not folder.is_dir():
+            raise InputError("study folder not found", path=folder, fix="give the study folder")
+        study = load_spect_study(
+            folder,
+            calibration_cps_per_MBq=calibration_cps_per_MBq,
+            progress=scaled(progress, 0.0, 0.3),
+        )
+        timing["load_s"] = time.perf_counter() - start
+    if hasattr(study, "spect_on_reference"):  # already registered
+        registered, loaded = study, getattr(study, "study", None)
+    else:
+        loaded = study
+        notes.extend(str(p) for p in getattr(loaded, "problems", ()))
+        if len(loaded.time_points) == 0:
+            raise TimingError("the study has no SPECT time point", fix="check the study folder")
+        t0 = time.perf_counter()
+        if registration:
+            registered = register_study(
+                loaded,
+                reference_index=reference_index,
+                deformable=deformable,
+                progress=scaled(progress, 0.3, 1.0),
+            )
+            timing["registration_s"] = time.perf_counter() - t0
+        else:
+            registered = _unregistered(loaded, reference_index)
+            notes.append("no registration: SPECTs resampled in scanner coordinates")
+            timing["resampling_s"] = time.perf_counter() - t0
+    images = list(registered.spect_on_reference)
+    times = np.asarray(registered.times_h, dtype=float)
+    if loaded is not None:
+        ref_point = loaded.time_points[reference_index]
+        reference_meta = ref_point.spect.meta
+        administration = loaded.administration
+    else:
+        reference_meta = ImageMetadata()
+        administration = None
+    regs = [
+        _registration_json(r) for r in getattr(registered, "registrations", [None] * len(images))
+    ]
+    for index, reg in enumerate(regs):
+        for warning in (reg or {}).get("warnings", []):
+            notes.append(f"registration of time point {index} ({times[index]:g} h): {warning}")
+    report(progress, 1.0, "activity images on the reference grid")
+    return PreparedStudy(
+        images_Bq_per_mL=images,
+        times_h=times,
+        reference=images[reference_index],
+        reference_meta=reference_meta,
+        physical_half_life_h=_half_life_h(administration, physical_half_life_h),
+        registration=regs,
+        notes=notes,
+        timing_s=timing,
+    )
+
+
+@dataclass(frozen=True)
+class _Unregistered:
+    spect_on_reference: list
+    times_h: list
+    registrations: list
+    study: object
+
+
+def _unregistered(study, reference_index: int) -> _Unregistered:
+    from ..registration import resample_activity
+
+    reference = study.time_points[reference_index].spect.image
+    images = [
+        resample_activity(tp.spect, reference, sitk.Transform()).image for tp in study.time_points
+    ]
+    return _Unregistered(
+        spect_on_reference=images,
+        times_h=[tp.time_h for tp in study.time_points],
+        registrations=[None] * len(images),
+        study=study,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Per structure
+
+
+@dataclass(frozen=True, eq=False)
+class StructureKinetics:
+    """Curve, fit and uncertainty of one structure (units in the names)."""
+
+    name: str
+    tac: object  # theranostics.kinetics.tac.StructureTac
+    fit: object  # theranostics.kinetics.fit.TacFit
+    uncertainty: object  # theranostics.kinetics.uncertainty.UncertaintyBudget
+    recovery: dict | None = None
+
+    @property
+    def tia_MBq_h(self) -> float:
+        return float(self.fit.tia_MBq_h)
+
+    @property
+    def tia_uncertainty_MBq_h(self) -> float:
+        """Standard uncertainty of the TIA from the whole budget (fit, calibration, ...)."""
+        return float(self.uncertainty.standard_uncertainty_MBq_h)
+
+    def to_json(self) -> dict:
+        return {
+            "tia_MBq_h": self.tia_MBq_h,
+            "tia_uncertainty_MBq_h": self.tia_uncertainty_MBq_h,
+            "model": self.fit.model,
+            "times_h": self.tac.times_h.tolist(),
+            "activities_MBq": np.asarray(self.fit.activities_MBq).tolist(),
+            "volume_mL": self.tac.volume_mL,
+            "measured_activities_MBq": self.tac.raw_activities_MBq.tolist(),
+            "partial_volume_correction": self.tac.correction,
+            "recovery": self.recovery,
+            "effective_half_life_h": self.fit.effective_half_life_h,
+            "uncertainty": self.uncertainty.to_json(),
+            "fit": self.fit.to_json(),
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class StructureKineticsResult:
+    """What :func:`run_structure_kinetics` returns; ``to_json()`` is its record."""
+
+    structures: dict[str, StructureKinetics]
+    failed: dict[str, str]
+    times_h: np.ndarray
+    physical_half_life_h: float
+    registration: list[dict | None]
+    masks_source: str
+    notes: list[str]
+    parameters: dict
+    timing_s: dict[str, float]
+
+    def to_json(self) -> dict:
+        return {
+            "structures": {n: s.to_json() for n, s in self.structures.items()},
+            "failed": dict(self.failed),
+            "times_h": self.times_h.tolist(),
+            "physical_half_life_h": self.physical_half_life_h,
+            "registration": self.registration,
+            "masks": self.masks_source,
+            "notes": list(self.notes),
+            "parameters": dict(self.parameters),
+            "timing_s": dict(self.timing_s),
+        }
+
+
+def run_structure_kinetics(
+    study,
+    masks_path: str | Path,
+    *,
+    calibration_cps_per_MBq: float | None = None,
+    names_file: str | Path | None = None,
+    structures: list[str] | None = None,
+    model: str = "auto",
+    registration: bool = True,
+    deformable: bool = False,
+    psf_fwhm_mm: float | None = None,
+    recovery_table=None,
+    calibration_rel_sd: float = 0.0,
+    relative_sd: float = 0.1,
+    allow_fallback: bool = False,
+    physical_half_life_h: float | None = None,
+    progress: ProgressCallback | None = None,
+) -> StructureKineticsResult:
+    """Per-structure TACs, fits and TIA with uncertainty for a multi-time-point study.
+
+    Args:
+        study: study folder, ``SpectStudy`` or ``RegisteredStudy`` (see :func:`prepare_study`).
+        masks_path: DICOM SEG, RTSTRUCT or label map (+ ``names_file``) in the pose of the
+            reference session (:func:`theranostics.io.masks.load_masks`).
+        calibration_cps_per_MBq: SPECT calibration (cps/MBq) for count images.
+        names_file, structures: name table of a label map; structures to keep.
+        model: ``"auto"`` or a model of :data:`theranostics.kinetics.MODEL_NAMES`.
+        registration, deformable: see :func:`prepare_study`.
+        psf_fwhm_mm: correct for partial volume with the GTM and this Gaussian PSF (mm);
+            the masks should then cover every structure holding activity.
+        recovery_table: a ``RecoveryTable`` (or a path to one): divide each structure's
+            activity by RC(volume). Not together with ``psf_fwhm_mm``.
+        calibration_rel_sd: relative standard uncertainty of the calibration factor.
+        relative_sd: relative SD of each activity, the fit's weights.
+        allow_fallback: with too few points for ``model``, use trapezoid-physical.
+        physical_half_life_h: overrides the nuclide's half-life.
+        progress: callback(fraction, message).
+
+    Raises:
+        InputError subclasses: bad study, masks, calibration, model or too few time points
+        (TimingError). A structure whose curve cannot be fitted (e.g. zero activity) is
+        listed in ``failed`` instead, unless every structure fails.
+    """
+    from ..io.masks import load_masks
+    from ..kinetics.fit import fit_tac
+    from ..kinetics.recovery import RecoveryTable, apply_recovery
+    from ..kinetics.tac import structure_tacs
+    from ..kinetics.uncertainty import tia_uncertainty
+
+    if psf_fwhm_mm is not None and recovery_table is not None:
+        raise InputError(
+            "both a PSF (GTM) and a recovery table were given: that corrects partial volume twice",
+            tag="psf_fwhm_mm / recovery_table",
+            fix="choose one partial-volume correction",
+        )
+    if isinstance(recovery_table, (str, Path)):
+        recovery_table = RecoveryTable.from_file(recovery_table)
+    parameters = {
+        "masks": str(masks_path),
+        "names_file": None if names_file is None else str(names_file),
+        "structures": structures,
+        "calibration_cps_per_MBq": calibration_cps_per_MBq,
+        "model": model,
+        "registration": registration,
+        "deformable": deformable,
+        "psf_fwhm_mm": psf_fwhm_mm,
+        "recovery_table": getattr(recovery_table, "source", None),
+        "calibration_rel_sd": calibration_rel_sd,
+        "relative_sd": relative_sd,
+        "allow_fallback": allow_fallback,
+    }
+    start = time.perf_counter()
+    prepared = prepare_study(
+        study,
+        calibration_cps_per_MBq=calibration_cps_per_MBq,
+        registration=registration,
+        deformable=deformable,
+        physical_half_life_h=physical_half_life_h,
+        progress=scaled(progress, 0.0, 0.7),
+    )
+    timing = dict(prepared.timing_s)
+    notes = list(prepared.notes)
+    t0 = time.perf_counter()
+    report(progress, 0.7, "loading masks")
+    masks = load_masks(masks_path, prepared.reference, names_file=names_file, structures=structures)
+    notes.extend(masks.notes)
+    timing["masks_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    tacs = structure_tacs(
+        prepared.images_Bq_per_mL,
+        prepared.times_h,
+        masks.weights,
+        psf_fwhm_mm=psf_fwhm_mm,
+        progress=scaled(progress, 0.72, 0.9),
+    )
+    timing["tac_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    results: dict[str, StructureKinetics] = {}
+    failed: dict[str, str] = {}
+    first_error: InputError | None = None
+    for index, (name, tac) in enumerate(tacs.items()):
+        report(progress, 0.9 + 0.1 * index / len(tacs), f"fitting {name}")
+        activities, record = tac.activities_MBq, None
+        if recovery_table is not None:
+            activities, record = apply_recovery(activities, tac.volume_mL, recovery_table)
+        try:
+            fit = fit_tac(
+                tac.times_h,
+                activities,
+                physical_half_life_h=prepared.physical_half_life_h,
+                model=model,
+                relative_sd=relative_sd,
+                allow_fallback=allow_fallback,
+            )
+        except TimingError:
+            raise  # the same times for every structure: nothing else would fit either
+        except InputError as exc:
+            failed[name] = str(exc)
+            first_error = first_error or exc
+            continue
+        budget = tia_uncertainty(
+            fit,
+            calibration_rel_sd=calibration_rel_sd,
+            recovery_table=recovery_table,
+            volume_mL=tac.volume_mL if recovery_table is not None else None,
+        )
+        results[name] = StructureKinetics(name, tac, fit, budget, record)
+    if not results and first_error is not None:
+        raise first_error
+    for name, message in failed.items():
+        notes.append(f"{name}: not fitted ({message})")
+    if calibration_rel_sd == 0:
+        notes.append("calibration uncertainty not given: the budget holds the fit only")
+    timing["fit_s"] = time.perf_counter() - t0
+    timing["total_s"] = time.perf_counter() - start
+    report(progress, 1.0, "kinetics done")
+    return StructureKineticsResult(
+        structures=results,
+        failed=failed,
+        times_h=prepared.times_h,
+        physical_half_life_h=prepared.physical_half_life_h,
+        registration=prepared.registration,
+        masks_source=masks.source,
+        notes=notes,
+        parameters=parameters,
+        timing_s=timing,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Per voxel
+
+
+@dataclass(frozen=True, eq=False)
+class VoxelTiaMap:
+    """What :func:`run_voxel_tia` returns.
+
+    Attributes:
+        tia: the TIA map, units ``"MBq*h"`` per voxel, on the reference SPECT grid.
+        fallback_mask: ``uint8`` image, 1 where the voxel fit fell back to trapezoid-physical.
+        model, summary: from :func:`theranostics.kinetics.voxel.voxel_tia`.
+        times_h, registration, notes, parameters, timing_s: as in the structure result.
+    """
+
+    tia: QuantitativeImage
+    fallback_mask: sitk.Image
+    model: str
+    summary: dict
+    times_h: np.ndarray
+    registration: list[dict | None]
+    notes: list[str]
+    parameters: dict
+    timing_s: dict[str, float]
+
+    def to_json(self) -> dict:
+        return {
+            "model": self.model,
+            "summary": self.summary,
+            "total_tia_MBq_h": float(np.nansum(sitk.GetArrayViewFromImage(self.tia.image))),
+            "times_h": self.times_h.tolist(),
+            "registration": self.registration,
+            "notes": list(self.notes),
+            "parameters": dict(self.parameters),
+            "timing_s": dict(self.timing_s),
+        }
+
+
+def run_voxel_tia(
+    study,
+    *,
+    calibration_cps_per_MBq: float | None = None,
+    model: str = "mono-exp",
+    registration: bool = True,
+    deformable: bool = False,
+    physical_half_life_h: float | None = None,
+    progress: ProgressCallback | None = None,
+) -> VoxelTiaMap:
+    """TIA per voxel (MBq·h) of a multi-time-point study on the reference SPECT grid.
+
+    Args: as :func:`run_structure_kinetics`; ``model`` is one of
+    :data:`theranostics.kinetics.voxel.VOXEL_MODELS`. Every voxel is computed; voxels that
+    are zero at every time get 0.
+    """
+    from ..kinetics.tac import voxel_activity_stack
+    from ..kinetics.voxel import voxel_tia
+
+    parameters = {
+        "calibration_cps_per_MBq": calibration_cps_per_MBq,
+        "model": model,
+        "registration": registration,
+        "deformable": deformable,
+    }
+    start = time.perf_counter()
+    prepared = prepare_study(
+        study,
+        calibration_cps_per_MBq=calibration_cps_per_MBq,
+        registration=registration,
+        deformable=deformable,
+        physical_half_life_h=physical_half_life_h,
+        progress=scaled(progress, 0.0, 0.7),
+    )
+    timing = dict(prepared.timing_s)
+    t0 = time.perf_counter()
+    stack = voxel_activity_stack(prepared.images_Bq_per_mL)
+    result = voxel_tia(
+        stack,
+        prepared.times_h,
+        physical_half_life_h=prepared.physical_half_life_h,
+        model=model,
+        progress=scaled(progress, 0.7, 1.0),
+    )
+    timing["voxel_tia_s"] = time.perf_counter() - t0
+    timing["total_s"] = time.perf_counter() - start
+    tia = sitk.GetImageFromArray(result.tia.astype(np.float32))
+    tia.CopyInformation(prepared.reference)
+    fallback = sitk.GetImageFromArray(result.fallback_mask.astype(np.uint8))
+    fallback.CopyInformation(prepared.reference)
+    meta = prepared.reference_meta.replace(
+        series_description=f"TIA ({result.model})",
+        acquisition=AcquisitionInfo(),
+        quantity=QuantityInfo(units="MBq*h", units_source=f"voxel TIA, {result.model}"),
+    )
+    notes = list(prepared.notes)
+    n_fallback = int(result.fallback_mask.sum())
+    if n_fallback:
+        notes.append(f"{n_fallback} voxels fell back to trapezoid-physical (see fallback mask)")
+    report(progress, 1.0, "TIA map done")
+    return VoxelTiaMap(
+        tia=QuantitativeImage(tia, meta),
+        fallback_mask=fallback,
+        model=result.model,
+        summary=dict(result.summary),
+        times_h=prepared.times_h,
+        registration=prepared.registration,
+        notes=notes,
+        parameters=parameters,
+        timing_s=timing,
+    )
