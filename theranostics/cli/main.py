@@ -26,6 +26,8 @@ SUBCOMMAND_MODULES = (
     "dose",
     "plan-rlt",
     "plan-sirt",
+    "lesions",
+    "response",
 )
 
 

@@ -80,6 +80,9 @@ def write_label_map(path: str | Path, labels: sitk.Image, names) -> tuple[Path, 
     suffix = path.name[len(_stem(path)) :] or ".nrrd"
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual mode
     try:
         sitk.WriteImage(labels, tmp, True)
         os.replace(tmp, path)
