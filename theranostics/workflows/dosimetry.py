@@ -1,0 +1,427 @@
+"""Post-therapy SPECT/CT dosimetry in one call: :func:`run_dosimetry`.
+
+Steps (each timed and recorded with its parameters, see ``docs/dosimetry.md``):
+
+1. load the SPECT/CT sessions and register them onto the reference session
+   (:func:`theranostics.workflows.kinetics.prepare_study`);
+2. structure masks as fractional occupancy on the reference SPECT grid
+   (:func:`theranostics.io.masks.load_masks`);
+3. structure TIA (MBq·h) with uncertainty — multi-time-point fits with optional GTM
+   partial-volume correction (:func:`theranostics.workflows.kinetics.run_structure_kinetics`),
+   or one time point by Hänscheid's or Madsen's method;
+4. voxel TIA map (MBq·h per voxel) and voxel effective half-life
+   (:func:`theranostics.kinetics.voxel.voxel_tia`);
+5. dose map (:func:`theranostics.dose.compute.compute_dose`, voxel S-value kernel or local
+   deposition, dose to medium with the CT densities) and BED map
+   (:func:`theranostics.radiobiology.bed_map_Gy`);
+6. per structure: mass, TIA, mean dose with uncertainty, BED, DVH metrics
+   (:mod:`.dosimetry_metrics`); comparison with a plan when given;
+7. exports (:mod:`.dosimetry_exports`) and the HTML report (:mod:`.dosimetry_report`).
+
+How the structure mean dose is formed (why, in ``docs/dosimetry.md``): the voxel dose map is
+blurred by the SPECT resolution (12 mm FWHM in the synthetic study), so the plain mean of the
+map inside a kidney misses the counts that spilled out. The structure's TIA from the
+kinetics step is partial-volume corrected (GTM) when a PSF is given; the structure mean dose
+is the mass-weighted mean of the dose map inside the structure **rescaled by the ratio of the
+structure TIA to the voxel-map TIA inside the structure**:
+
+    D_s = (TIA_s / sum_v w_v T_v) · sum_v w_v rho_v D_v / sum_v w_v rho_v
+
+which keeps the kernel physics (photon self- and cross-dose, electron escape at the edges)
+and puts back the activity that resolution moved out of the structure. Without PV
+correction the ratio is close to 1 (both sums see the same image).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from .. import __version__
+from ..errors import GeometryError, InputError
+from ..progress import ProgressCallback, report, scaled
+from . import dosimetry_metrics as dm
+
+STP_METHODS = ("hanscheid", "madsen")
+
+
+@dataclass(eq=False)
+class DosimetryResult:
+    """Everything :func:`run_dosimetry` produced.
+
+    Attributes:
+        results: the ``results.json`` document (schema ``theranostics-dosimetry/1``).
+        tia_MBq_h, dose_Gy, bed_Gy: maps on the reference SPECT grid (LPS).
+        effective_half_life_h: the voxel effective half-life used for BED (h).
+        reference_ct: the reference CT (HU) or ``None``; ``reference_ct_files`` its files.
+        masks: binary masks on the reference grid; ``weights`` fractional occupancy.
+        kinetics: per structure ``{"times_h", "activities_MBq", "fit"}`` for the report.
+        comparison: planned-versus-delivered rows (empty without a plan).
+        files: name -> path of every file written.
+    """
+
+    results: dict
+    tia_MBq_h: sitk.Image
+    dose_Gy: sitk.Image
+    bed_Gy: sitk.Image
+    effective_half_life_h: sitk.Image
+    reference_ct: sitk.Image | None
+    reference_ct_files: list[Path]
+    masks: dict[str, sitk.Image]
+    weights: dict[str, sitk.Image]
+    kinetics: dict[str, dict]
+    comparison: list[dict] = field(default_factory=list)
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+def _image(array: np.ndarray, like: sitk.Image) -> sitk.Image:
+    out = sitk.GetImageFromArray(np.ascontiguousarray(array, dtype=np.float32))
+    out.CopyInformation(like)
+    return out
+
+
+def density_map(
+    ct: sitk.Image | None, reference: sitk.Image, *, density_correction: bool
+) -> tuple[np.ndarray, list[str]]:
+    """Mass density (g/mL) on the reference grid, ``[k, j, i]``, and notes.
+
+    With a CT and ``density_correction`` the CT is converted (HU -> g/mL, piecewise linear,
+    :mod:`theranostics.dose.density`) and averaged onto the grid; otherwise water (1 g/mL)
+    everywhere, with a note saying so (no CT: a fallback, not an error).
+    """
+    from ..dose.density import density_on_grid
+
+    shape = sitk.GetArrayViewFromImage(reference).shape
+    if not density_correction:
+        return np.ones(shape), ["density correction off: water (1 g/mL) everywhere"]
+    if ct is None:
+        return np.ones(shape), [
+            "no CT for density correction: masses and doses use water (1 g/mL); give the "
+            "session's CT for dose to medium"
+        ]
+    return density_on_grid(ct, reference), []
+
+
+def _check_overlap(weights: dict[str, sitk.Image], images: list[sitk.Image], source: str):
+    """Refuse masks that hold (almost) no emission signal: they do not overlap the SPECT."""
+    total = sum(sitk.GetArrayViewFromImage(im).astype(np.float64) for im in images)
+    inside = np.zeros_like(total, dtype=bool)
+    for w in weights.values():
+        inside |= sitk.GetArrayViewFromImage(w) > 0
+    body = total > 0.01 * float(np.nanmax(total)) if np.nanmax(total) > 0 else total > 0
+    if not (inside & body).any():
+        raise GeometryError(
+            "the structure masks do not overlap the SPECT signal",
+            path=source,
+            fix="check that the masks belong to this study and are in the pose of the "
+            "reference session",
+        )
+
+
+def run_dosimetry(
+    study_dir: str | Path,
+    masks_path: str | Path,
+    *,
+    out_dir: str | Path,
+    calibration_cps_per_MBq: float | None,
+    plan_path: str | Path | None = None,
+    method: str = "kernel",
+    density_correction: bool = True,
+    model: str = "auto",
+    voxel_model: str = "mono-exp",
+    single_time_point: str | None = None,
+    time_point_index: int = -1,
+    psf_fwhm_mm: float | None = None,
+    names_file: str | Path | None = None,
+    registration: bool = True,
+    calibration_rel_sd: float = 0.0,
+    tolerance_percent: float = 20.0,
+    write_report: bool = True,
+    progress: ProgressCallback | None = None,
+) -> DosimetryResult:
+    """Post-therapy dosimetry of one cycle, end to end (module docstring for the steps).
+
+    Args:
+        study_dir: study folder with the SPECT/CT sessions (DICOM).
+        masks_path: structure masks (DICOM SEG, RTSTRUCT or label map + name table) in the
+            pose of the reference (first) session.
+        out_dir: output folder (created; files replaced atomically).
+        calibration_cps_per_MBq: SPECT calibration factor (cps/MBq) for count images.
+        plan_path: an RLT plan JSON (``theranostics-plan-rlt/1``) to compare with; refused
+            when it names another patient.
+        method: ``"kernel"`` (voxel S-values) or ``"led"`` (local deposition).
+        density_correction: dose to medium and masses from the CT (water without CT).
+        model: structure TAC model (``"auto"`` or one of ``kinetics.MODEL_NAMES``).
+        voxel_model: voxel TIA model (``kinetics.VOXEL_MODELS``).
+        single_time_point: ``None`` (all time points) or ``"hanscheid"`` / ``"madsen"``.
+        time_point_index: which time point the single-time-point methods use.
+        psf_fwhm_mm: SPECT resolution (FWHM, mm) for the GTM partial-volume correction of the
+            structure TIA; ``None``: no correction.
+        names_file: name table of a label map.
+        registration: register the sessions' CTs (rigid).
+        calibration_rel_sd: relative standard uncertainty of the calibration.
+        tolerance_percent: plan comparison tolerance.
+        write_report: write ``report.html`` too.
+        progress: callback(fraction, message).
+
+    Raises:
+        InputError subclasses: bad study, masks (GeometryError when they do not overlap the
+        SPECT), plan from another patient, unknown method.
+    """
+    from ..io.masks import load_masks
+    from .dosimetry_exports import read_plan, write_all
+    from .kinetics import prepare_study
+
+    if method not in ("kernel", "led"):
+        raise InputError(f"unknown dose method {method!r}", tag="method", fix="kernel or led")
+    if single_time_point not in (None, *STP_METHODS):
+        raise InputError(
+            f"unknown single-time-point method {single_time_point!r}",
+            tag="single_time_point",
+            fix=f"use one of {STP_METHODS} or None",
+        )
+    out = Path(out_dir)
+    started = time.perf_counter()
+    timing: dict[str, float] = {}
+    notes: list[str] = []
+    parameters = {
+        "study_dir": str(study_dir),
+        "masks": str(masks_path),
+        "plan": None if plan_path is None else str(plan_path),
+        "calibration_cps_per_MBq": calibration_cps_per_MBq,
+        "method": method,
+        "density_correction": density_correction,
+        "model": model,
+        "voxel_model": voxel_model,
+        "single_time_point": single_time_point,
+        "time_point_index": time_point_index if single_time_point else None,
+        "psf_fwhm_mm": psf_fwhm_mm,
+        "registration": registration,
+        "calibration_rel_sd": calibration_rel_sd,
+        "tolerance_percent": tolerance_percent,
+    }
+
+    # 1. study --------------------------------------------------------------------------
+    from ..study import load_spect_study, register_study
+
+    t0 = time.perf_counter()
+    folder = Path(study_dir)
+    if not folder.is_dir():
+        raise InputError("study folder not found", path=folder, fix="give the study folder")
+    loaded = load_spect_study(
+        folder,
+        calibration_cps_per_MBq=calibration_cps_per_MBq,
+        progress=scaled(progress, 0.0, 0.1),
+    )
+    timing["load_s"] = time.perf_counter() - t0
+    plan_doc = read_plan(plan_path, loaded) if plan_path is not None else None
+    t0 = time.perf_counter()
+    registered = loaded
+    if registration and len(loaded.time_points) > 1:
+        registered = register_study(loaded, progress=scaled(progress, 0.1, 0.35))
+    # a registered study is used as it is; an unregistered one is resampled (identity)
+    prepared = prepare_study(registered, registration=False, progress=scaled(progress, 0.35, 0.4))
+    notes.extend(prepared.notes)
+    timing["registration_s"] = time.perf_counter() - t0
+    reference = prepared.reference
+    ref_point = loaded.time_points[0]
+    ct_q = getattr(ref_point, "ct", None)
+    reference_ct = None if ct_q is None else getattr(ct_q, "image", ct_q)
+    ct_files = [Path(f) for f in getattr(getattr(ct_q, "meta", None), "source_files", ())]
+
+    # 2. masks --------------------------------------------------------------------------
+    t0 = time.perf_counter()
+    report(progress, 0.4, "loading masks")
+    mask_set = load_masks(masks_path, reference, names_file=names_file)
+    notes.extend(mask_set.notes)
+    _check_overlap(mask_set.weights, prepared.images_Bq_per_mL, str(masks_path))
+    rho, density_notes = density_map(reference_ct, reference, density_correction=density_correction)
+    notes.extend(density_notes)
+    timing["masks_s"] = time.perf_counter() - t0
+
+    # 3-4. TIA --------------------------------------------------------------------------
+    from .dosimetry_tia import structure_tia, voxel_tia_maps
+
+    t0 = time.perf_counter()
+    kin = structure_tia(
+        loaded,
+        prepared,
+        registered,
+        masks_path,
+        mask_set,
+        names_file=names_file,
+        model=model,
+        psf_fwhm_mm=psf_fwhm_mm,
+        calibration_rel_sd=calibration_rel_sd,
+        single_time_point=single_time_point,
+        time_point_index=time_point_index,
+        progress=scaled(progress, 0.4, 0.6),
+    )
+    notes.extend(kin["notes"])
+    timing["structure_tia_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    tia_arr, teff_arr, voxel_notes = voxel_tia_maps(
+        prepared,
+        mask_set,
+        kin,
+        voxel_model=voxel_model,
+        single_time_point=single_time_point,
+        time_point_index=time_point_index,
+        progress=scaled(progress, 0.6, 0.7),
+    )
+    notes.extend(voxel_notes)
+    timing["voxel_tia_s"] = time.perf_counter() - t0
+
+    # 5. dose and BED maps ----------------------------------------------------------------
+    from ..dose.compute import compute_dose
+    from ..radiobiology import bed_map_Gy
+
+    t0 = time.perf_counter()
+    nuclide = loaded.administration.nuclide or "Lu-177"
+    tia_img = _image(tia_arr, reference)
+    dose_img = compute_dose(
+        tia_img,
+        nuclide,
+        method=method,
+        ct=reference_ct if density_correction else None,
+        float32=True,
+        progress=scaled(progress, 0.7, 0.85),
+    )
+    dose = sitk.GetArrayFromImage(dose_img).astype(np.float64)
+    dose = np.maximum(dose, 0.0)  # FFT round-off gives -1e-7 Gy far from activity
+    timing["dose_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ab = np.full(dose.shape, dm.DEFAULT_ALPHA_BETA_GY)
+    trep = np.full(dose.shape, dm.DEFAULT_REPAIR_HALF_TIME_H)
+    for name, mask in mask_set.masks.items():
+        a, r, _ = dm.lq_parameters(name)
+        inside = sitk.GetArrayViewFromImage(mask) > 0
+        ab[inside], trep[inside] = a, r
+    bed = bed_map_Gy(dose, teff_arr, ab, trep)
+    timing["bed_s"] = time.perf_counter() - t0
+
+    # 6. per structure ------------------------------------------------------------------
+    t0 = time.perf_counter()
+    report(progress, 0.87, "structure doses")
+    activity_MBq = float(loaded.administration.activity_MBq or math.nan)
+    voxel_mL = float(np.prod(reference.GetSpacing())) / 1000.0
+    structures: dict[str, dict] = {}
+    for name, weight in mask_set.weights.items():
+        if name not in kin["structures"]:
+            continue
+        k = kin["structures"][name]
+        w = sitk.GetArrayViewFromImage(weight).astype(np.float64)
+        idx = np.nonzero(w > 0)
+        mass_v = w[idx] * rho[idx] * voxel_mL
+        mass_g = float(mass_v.sum())
+        tia_vox = float(np.dot(w[idx], tia_arr[idx]))
+        scale = k["tia_MBq_h"] / tia_vox if tia_vox > 0 else 1.0
+        metrics = dm.dvh_metrics(dose[idx], mass_v)
+        mean_dose = scale * metrics["mean_Gy"]
+        rel_u = k["tia_uncertainty_MBq_h"] / k["tia_MBq_h"] if k["tia_MBq_h"] > 0 else 0.0
+        a, r, source = dm.lq_parameters(name)
+        t_eff = k["effective_half_life_h"] or prepared.physical_half_life_h
+        bed_s = float(bed_map_Gy(mean_dose, t_eff, a, r))
+        structures[name] = {
+            "category": _category(name),
+            "mass_g": mass_g,
+            "volume_mL": float(w[idx].sum() * voxel_mL),
+            "tia_MBq_h": k["tia_MBq_h"],
+            "tia_uncertainty_MBq_h": k["tia_uncertainty_MBq_h"],
+            "effective_half_life_h": k["effective_half_life_h"],
+            "mean_dose_Gy": mean_dose,
+            "mean_dose_uncertainty_Gy": mean_dose * rel_u,
+            "bed_Gy": bed_s,
+            "alpha_beta_Gy": a,
+            "repair_half_time_h": r,
+            "lq_source": source,
+            "dose_per_activity_Gy_per_GBq": mean_dose / (activity_MBq / 1000.0),
+            "partial_volume_scale": scale,
+            "dvh": {**metrics, "bed_mean_Gy": float(np.dot(bed[idx], mass_v) / mass_g)},
+            "kinetic_model": k["model"],
+        }
+    comparison = []
+    if plan_doc is not None:
+        comparison = dm.compare_with_plan(
+            structures,
+            plan_doc["structures"],
+            administered_GBq=activity_MBq / 1000.0,
+            tolerance_percent=tolerance_percent,
+        )
+        missing = sorted(set(plan_doc["structures"]) - set(structures))
+        if missing:
+            notes.append(f"plan structures without a delivered dose: {', '.join(missing)}")
+    timing["structures_s"] = time.perf_counter() - t0
+
+    results = {
+        "schema": "theranostics-dosimetry/1",
+        "software_version": __version__,
+        "nuclide": nuclide,
+        "radiopharmaceutical": loaded.administration.radiopharmaceutical,
+        "administered_activity_MBq": activity_MBq,
+        "administration_datetime": _iso(loaded.administration.datetime),
+        "patient": _patient(loaded),
+        "time_points": [
+            {"name": getattr(tp, "name", str(i)), "time_h": float(tp.time_h)}
+            for i, tp in enumerate(loaded.time_points)
+        ],
+        "method": method,
+        "structure_dose_rule": "dose-map mean rescaled to the structure TIA (docs/dosimetry.md)",
+        "structures": structures,
+        "plan_comparison": comparison,
+        "registration": prepared.registration,
+        "notes": notes,
+        "provenance": {"software_version": __version__, "parameters": parameters},
+    }
+    result = DosimetryResult(
+        results=results,
+        tia_MBq_h=tia_img,
+        dose_Gy=_image(dose, reference),
+        bed_Gy=_image(bed, reference),
+        effective_half_life_h=_image(teff_arr, reference),
+        reference_ct=reference_ct,
+        reference_ct_files=ct_files,
+        masks=dict(mask_set.masks),
+        weights=dict(mask_set.weights),
+        kinetics=kin["curves"],
+        comparison=comparison,
+    )
+    t0 = time.perf_counter()
+    write_all(
+        result,
+        out,
+        loaded=loaded,
+        inputs=[folder, Path(masks_path)] + ([Path(plan_path)] if plan_path else []),
+        timing=timing,
+        started=started,
+        write_report=write_report,
+        progress=scaled(progress, 0.9, 1.0),
+    )
+    report(progress, 1.0, "dosimetry done")
+    return result
+
+
+def _category(name: str) -> str:
+    return "lesion" if dm.tissue_for(name) == "tumour" else "organ"
+
+
+def _iso(value) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _patient(loaded) -> dict:
+    patient = getattr(loaded, "patient", None)
+    if patient is None:
+        return {}
+    if isinstance(patient, dict):
+        return {k: v for k, v in patient.items() if isinstance(v, (str, int, float))}
+    return {
+        k: v
+        for k, v in vars(patient).items()
+        if isinstance(v, (str, int, float)) and not k.startswith("_")
+    }
