@@ -147,12 +147,14 @@ def gtm_matrix(
     ``G[i, j] = V_voxel * sum_v w_i(v) (h * w_j)(v)``: the weighted sum over structure ``i``
     (Bq/mL x mL) of the image of a unit concentration (1 Bq/mL) in structure ``j`` (Rousset
     et al. 1998). Rows and columns follow the order of ``masks``. ``psf_fwhm_mm``: one FWHM
-    or one per axis (i, j, k), in mm. Masks must share one grid.
+    or one per axis (i, j, k), in mm; 0 models no blur, only the mixing of structures that
+    share boundary voxels (an image that is the block average of a finer one). Masks must
+    share one grid.
     """
     fwhm = np.broadcast_to(np.asarray(psf_fwhm_mm, dtype=float), (3,))
-    if not np.all(np.isfinite(fwhm)) or np.any(fwhm <= 0):
+    if not np.all(np.isfinite(fwhm)) or np.any(fwhm < 0):
         raise InputError(
-            f"psf_fwhm_mm must be positive, got {psf_fwhm_mm!r}",
+            f"psf_fwhm_mm must be >= 0, got {psf_fwhm_mm!r}",
             tag="psf_fwhm_mm",
             fix="give the system's reconstructed resolution (FWHM, mm), e.g. 12",
         )
@@ -177,9 +179,9 @@ def gtm_matrix(
             [int(v) for v in lo[::-1]],
         )
         full = np.zeros(shape, dtype=np.float32)
-        full[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]] = sitk.GetArrayFromImage(
-            sitk.SmoothingRecursiveGaussian(box, sigma)
-        )
+        # FWHM 0 along an axis: no blur along it (only the voxel mixing of the occupancy).
+        blurred = box if not any(sigma) else sitk.SmoothingRecursiveGaussian(box, sigma)
+        full[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]] = sitk.GetArrayFromImage(blurred)
         flat = full.reshape(-1)
         for i in range(len(names)):
             g[i, j] = voxel_mL * float(np.dot(weights.value[i], flat[weights.index[i]]))

@@ -63,6 +63,46 @@ class PreparedStudy:
     notes: list[str] = field(default_factory=list)
     timing_s: dict[str, float] = field(default_factory=dict)
 
+    @classmethod
+    def from_images(
+        cls,
+        images_Bq_per_mL,
+        times_h,
+        *,
+        physical_half_life_h: float,
+        reference_meta: ImageMetadata | None = None,
+        reference_index: int = 0,
+    ) -> PreparedStudy:
+        """Activity images already on one grid (registered elsewhere, e.g. in Slicer, or
+        the synthetic study's truth maps). Grids and times are checked here.
+
+        Raises:
+            GeometryError: images on different grids; TimingError: bad times;
+            InputError: one image per time point is needed, bad half-life.
+        """
+        from ..kinetics.inputs import physical_rate_per_h, validate_times
+        from ..kinetics.tac import check_same_grid
+
+        images = [qi.image if isinstance(qi, QuantitativeImage) else qi for qi in images_Bq_per_mL]
+        times = validate_times(times_h)
+        if len(images) != len(times):
+            raise InputError(
+                f"{len(images)} images for {len(times)} time points",
+                tag="images_Bq_per_mL",
+                fix="give one image per time point",
+            )
+        check_same_grid(images, [f"image at {t:g} h" for t in times])
+        physical_rate_per_h(physical_half_life_h)
+        return cls(
+            images_Bq_per_mL=images,
+            times_h=times,
+            reference=images[reference_index],
+            reference_meta=reference_meta or ImageMetadata(),
+            physical_half_life_h=float(physical_half_life_h),
+            registration=[None] * len(images),
+            notes=["activity images given on one grid (no registration here)"],
+        )
+
 
 def _half_life_h(administration, given: float | None) -> float:
     if given is not None:
@@ -100,8 +140,9 @@ def prepare_study(
     """Activity images of every time point on the reference SPECT grid.
 
     Args:
-        study: a study folder, a ``SpectStudy`` (:func:`theranostics.study.load_spect_study`)
-            or a ``RegisteredStudy`` (:func:`theranostics.study.register_study`).
+        study: a study folder, a ``SpectStudy`` (:func:`theranostics.study.load_spect_study`),
+            a ``RegisteredStudy`` (:func:`theranostics.study.register_study`) or a
+            :class:`PreparedStudy` (returned as it is).
         calibration_cps_per_MBq: SPECT calibration factor (cps/MBq); needed for a folder of
             count images (there is no general default; the synthetic study uses 10).
         registration: register the CTs (rigid; ``deformable`` adds a B-spline stage).
@@ -110,6 +151,8 @@ def prepare_study(
         physical_half_life_h: overrides the nuclide's half-life from the study.
         progress: callback(fraction, message).
     """
+    if isinstance(study, PreparedStudy):
+        return study
     from ..study import load_spect_study, register_study
 
     timing: dict[str, float] = {}
