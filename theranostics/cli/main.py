@@ -28,6 +28,8 @@ SUBCOMMAND_MODULES = (
     "plan-sirt",
     "lesions",
     "response",
+    "tac",
+    "tia",
 )
 
 
