@@ -486,6 +486,7 @@ def _occupancy_from_labels(
             f"nearest-neighbour sampling, block average)"
         )
     voxel_mL = float(np.prod(ref.GetSpacing())) / 1000.0
+    boxes = _bounding_boxes(fine, wanted.values())
     out: dict[str, np.ndarray] = {}
     for name, value in wanted.items():
         source_count = int(counts[value]) if value < counts.size else 0
@@ -499,7 +500,7 @@ def _occupancy_from_labels(
                 )
             notes.append(f"{name}: empty structure left out")
             continue
-        weights = _block_mean(fine == value, n)
+        weights = _label_occupancy(fine, value, n, boxes)
         inside_mL = float(weights.sum(dtype=np.float64)) * voxel_mL
         source_mL = source_count * source_voxel_mL
         if inside_mL <= 0:
@@ -516,6 +517,35 @@ def _occupancy_from_labels(
                 f"({100 * inside_mL / source_mL:.0f} %) lies on the reference grid"
             )
         out[name] = weights
+    return out
+
+
+def _bounding_boxes(fine: np.ndarray, values) -> dict[int, tuple[slice, ...] | None]:
+    """Bounding box (slices of ``fine``) of each label value, found in one pass."""
+    from scipy import ndimage
+
+    values = [int(v) for v in values]
+    top = max(values, default=0)
+    if top <= 0:
+        return {}
+    clipped = np.where((fine > 0) & (fine <= top), fine, 0).astype(np.int32, copy=False)
+    objects = ndimage.find_objects(clipped, max_label=top)
+    return {v: objects[v - 1] for v in values}
+
+
+def _label_occupancy(fine: np.ndarray, value: int, n, boxes: dict) -> np.ndarray:
+    """Occupancy of one label on the reference grid, computed inside its bounding box only
+    (widened to whole blocks), so that small structures cost little."""
+    ni, nj, nk = (int(v) for v in n)
+    blocks = (nk, nj, ni)
+    out = np.zeros(tuple(s // b for s, b in zip(fine.shape, blocks, strict=True)), np.float32)
+    box = boxes.get(value)
+    if box is None:
+        return out
+    lo = [sl.start // b for sl, b in zip(box, blocks, strict=True)]
+    hi = [-(-sl.stop // b) for sl, b in zip(box, blocks, strict=True)]
+    region = fine[tuple(slice(a * b, c * b) for a, c, b in zip(lo, hi, blocks, strict=True))]
+    out[tuple(slice(a, c) for a, c in zip(lo, hi, strict=True))] = _block_mean(region == value, n)
     return out
 
 
