@@ -26,6 +26,7 @@ SUBCOMMAND_MODULES = (
     "dose",
     "plan-rlt",
     "plan-sirt",
+    "dosimetry",
     "lesions",
     "response",
     "tac",

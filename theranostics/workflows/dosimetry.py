@@ -207,12 +207,12 @@ def run_dosimetry(
     }
 
     # 1. study --------------------------------------------------------------------------
-    from ..study import load_spect_study, register_study
-
     t0 = time.perf_counter()
     folder = Path(study_dir)
     if not folder.is_dir():
         raise InputError("study folder not found", path=folder, fix="give the study folder")
+    from ..study import load_spect_study, register_study
+
     loaded = load_spect_study(
         folder,
         calibration_cps_per_MBq=calibration_cps_per_MBq,

@@ -1,0 +1,75 @@
+"""CLI ``theranostics dosimetry``: parser, refusals with exit code 2, and an end-to-end run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from theranostics.cli.main import build_parser, main
+
+
+def test_parser_has_the_documented_options():
+    args = build_parser().parse_args(
+        [
+            "dosimetry",
+            "S",
+            "--masks",
+            "m.nrrd",
+            "--plan",
+            "p.json",
+            "--method",
+            "led",
+            "--calibration-cps-per-MBq",
+            "10",
+            "-o",
+            "out",
+        ]
+    )
+    assert args.method == "led" and args.calibration_cps_per_MBq == 10.0
+    assert args.plan == "p.json" and args.out == "out" and args.masks == "m.nrrd"
+
+
+def test_missing_study_folder_exits_2(tmp_path, capsys):
+    code = main(
+        [
+            "dosimetry",
+            str(tmp_path / "none"),
+            "--masks",
+            str(tmp_path / "m.nrrd"),
+            "--calibration-cps-per-MBq",
+            "10",
+            "-o",
+            str(tmp_path / "o"),
+            "--quiet",
+        ]
+    )
+    assert code == 2
+    assert "dosimetry: error" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_end_to_end_small_study(synthetic_study_small, tmp_path, capsys):
+    pytest.importorskip("theranostics.study")
+    out = tmp_path / "out"
+    code = main(
+        [
+            "dosimetry",
+            str(synthetic_study_small),
+            "--masks",
+            str(synthetic_study_small / "truth" / "labels.nrrd"),
+            "--method",
+            "led",
+            "--calibration-cps-per-MBq",
+            "10",
+            "-o",
+            str(out),
+            "--quiet",
+            "--no-report",
+        ]
+    )
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["structures"]["liver"]["mean_dose_Gy"] > 0
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["schema"] == "theranostics-dosimetry/1"

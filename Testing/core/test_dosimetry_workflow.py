@@ -1,0 +1,266 @@
+"""Dosimetry workflow: DVH metrics against closed forms, plan comparison, refusals, and the
+end-to-end run on the synthetic study against its ground truth (accuracy, exports,
+determinism)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from theranostics.errors import GeometryError, InputError
+from theranostics.workflows import dosimetry_metrics as dm
+from theranostics.workflows.dosimetry import density_map
+from theranostics.workflows.dosimetry_exports import read_plan
+
+
+def test_dvh_uniform_dose_all_metrics_equal():
+    m = dm.dvh_metrics(np.full(50, 7.0), np.ones(50))
+    for key in ("mean_Gy", "median_Gy", "D98_Gy", "D50_Gy", "D2_Gy"):
+        assert m[key] == pytest.approx(7.0)
+    assert m["V5Gy_percent"] == 100.0 and m["V10Gy_percent"] == 0.0
+
+
+def test_dvh_linear_dose_closed_form():
+    # dose uniform on [0, 10] Gy over equal masses: D_x = 10 (1 - x/100), V_5 = 50 %
+    d = np.linspace(0.0, 10.0, 100001)
+    m = dm.dvh_metrics(d, np.ones_like(d))
+    assert m["mean_Gy"] == pytest.approx(5.0, abs=1e-6)
+    assert m["D98_Gy"] == pytest.approx(0.2, abs=1e-3)
+    assert m["D2_Gy"] == pytest.approx(9.8, abs=1e-3)
+    assert m["D50_Gy"] == pytest.approx(5.0, abs=1e-3)
+    assert m["V5Gy_percent"] == pytest.approx(50.0, abs=0.01)
+
+
+def test_dvh_weights_are_masses():
+    # half of the mass at 2 Gy and half at 4 Gy, in one voxel of weight 3 and three of 1
+    m = dm.dvh_metrics(
+        np.array([2.0, 4.0, 4.0, 4.0]), np.array([3.0, 1.0, 1.0, 1.0]), v_thresholds_Gy=(3.0,)
+    )
+    assert m["mean_Gy"] == pytest.approx(3.0)
+    assert m["V3Gy_percent"] == pytest.approx(50.0)
+    edges, vol = dm.cumulative_dvh(np.array([2.0, 4.0]), np.array([1.0, 1.0]), bins=4, max_Gy=4)
+    assert vol[0] == pytest.approx(100.0) and vol[-1] == pytest.approx(0.0)
+    assert vol[np.searchsorted(edges, 3.0)] == pytest.approx(50.0)
+
+
+def test_dvh_refuses_bad_weights():
+    with pytest.raises(InputError):
+        dm.dvh_metrics(np.ones(3), np.zeros(3))
+
+
+def test_tissue_mapping_and_defaults():
+    assert dm.tissue_for("kidney_left") == "kidney"
+    assert dm.tissue_for("parotid_right") == "salivary_glands"
+    assert dm.tissue_for("lesion_03") == "tumour"
+    assert dm.tissue_for("spleen") is None
+    ab, trep, source = dm.lq_parameters("spleen")
+    assert (ab, trep) == (dm.DEFAULT_ALPHA_BETA_GY, dm.DEFAULT_REPAIR_HALF_TIME_H)
+    assert "default" in source
+    assert dm.lq_parameters("kidney_right")[0] == pytest.approx(2.6)
+
+
+def test_plan_comparison_flags_and_uncertainty():
+    delivered = {
+        "kidney": {"mean_dose_Gy": 4.0, "mean_dose_uncertainty_Gy": 0.2},
+        "liver": {"mean_dose_Gy": 2.0, "mean_dose_uncertainty_Gy": 0.05},
+    }
+    planned = {
+        "kidney": {"absorbed_dose_per_cycle_Gy": 3.0, "dose_per_activity_Gy_per_GBq": 0.5},
+        "liver": {
+            "absorbed_dose_per_cycle_Gy": 2.0,
+            "dose_per_activity_Gy_per_GBq": 0.25,
+            "absorbed_dose_per_cycle_sd_Gy": 0.1,
+        },
+    }
+    rows = {
+        r["structure"]: r for r in dm.compare_with_plan(delivered, planned, administered_GBq=8.0)
+    }
+    # kidney: planned at 8 GBq = 4 Gy -> agrees; liver: 2 Gy at 8 GBq, agrees
+    assert rows["kidney"]["planned_at_given_activity_Gy"] == pytest.approx(4.0)
+    assert rows["kidney"]["within_uncertainty"] and not rows["kidney"]["flag"]
+    rows = {
+        r["structure"]: r for r in dm.compare_with_plan(delivered, planned, administered_GBq=6.0)
+    }
+    # kidney planned 3 Gy, delivered 4 Gy: +33 %, outside 2 sigma (0.4 Gy) -> flagged
+    assert rows["kidney"]["difference_percent"] == pytest.approx(100.0 / 3.0)
+    assert rows["kidney"]["flag"] and not rows["kidney"]["within_uncertainty"]
+
+
+class _Loaded:
+    def __init__(self, pid):
+        self.patient = {"patient_id": pid}
+
+
+def test_plan_from_another_patient_is_refused(tmp_path):
+    plan = tmp_path / "plan.json"
+    plan.write_text(
+        json.dumps(
+            {
+                "schema": "theranostics-plan-rlt/1",
+                "patient_id": "SOMEONE-ELSE",
+                "structures": [{"name": "kidney_left", "absorbed_dose_per_cycle_Gy": 3.0}],
+            }
+        )
+    )
+    with pytest.raises(InputError, match="SOMEONE-ELSE"):
+        read_plan(plan, _Loaded("PHANTOM-psma-lu177-1"))
+    assert "kidney_left" in read_plan(plan, _Loaded("SOMEONE-ELSE"))["structures"]
+
+
+def test_plan_with_wrong_schema_is_refused(tmp_path):
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"schema": "other"}))
+    with pytest.raises(InputError, match="schema"):
+        read_plan(plan, _Loaded("x"))
+
+
+def test_missing_ct_falls_back_to_water_with_a_note():
+    ref = sitk.Image(8, 8, 8, sitk.sitkFloat32)
+    rho, notes = density_map(None, ref, density_correction=True)
+    assert np.all(rho == 1.0) and rho.shape == (8, 8, 8)
+    assert notes and "no CT" in notes[0]
+    rho, notes = density_map(None, ref, density_correction=False)
+    assert "off" in notes[0]
+
+
+# ------------------------------------------------------------------------------------------
+# end to end on the synthetic study (needs theranostics.study)
+
+
+@pytest.fixture(scope="module")
+def standard_run(synthetic_study, tmp_path_factory):
+    pytest.importorskip("theranostics.study")
+    from theranostics.workflows.dosimetry import run_dosimetry
+
+    out = tmp_path_factory.mktemp("dosimetry")
+    result = run_dosimetry(
+        synthetic_study,
+        synthetic_study / "truth" / "labels.nrrd",
+        out_dir=out,
+        calibration_cps_per_MBq=10.0,
+        method="led",
+        psf_fwhm_mm=12.0,
+    )
+    truth = json.loads((synthetic_study / "truth" / "ground_truth.json").read_text())
+    return result, truth, out
+
+
+@pytest.mark.slow
+def test_structure_mean_dose_accuracy(standard_run):
+    result, truth, _ = standard_run
+    s = result.results["structures"]
+    for name in ("kidney_left", "kidney_right", "liver", "spleen"):
+        err = s[name]["mean_dose_Gy"] / truth["regions"][name]["mean_dose_Gy"] - 1
+        assert abs(err) < 0.05, (name, err)
+    for name, region in truth["regions"].items():
+        if region["category"] == "lesion" and region["volume_mL"] >= 4.0:
+            err = s[name]["mean_dose_Gy"] / region["mean_dose_Gy"] - 1
+            assert abs(err) < 0.15, (name, err)
+
+
+@pytest.mark.slow
+def test_results_document_and_files(standard_run):
+    result, truth, out = standard_run
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["schema"] == "theranostics-dosimetry/1"
+    assert doc["administered_activity_MBq"] == pytest.approx(
+        truth["administration"]["activity_MBq"]
+    )
+    kid = doc["structures"]["kidney_left"]
+    for key in (
+        "mass_g",
+        "volume_mL",
+        "tia_MBq_h",
+        "tia_uncertainty_MBq_h",
+        "mean_dose_Gy",
+        "mean_dose_uncertainty_Gy",
+        "bed_Gy",
+        "dose_per_activity_Gy_per_GBq",
+        "dvh",
+    ):
+        assert key in kid
+    assert kid["bed_Gy"] > kid["mean_dose_Gy"] > 0
+    assert kid["dvh"]["D98_Gy"] <= kid["dvh"]["D50_Gy"] <= kid["dvh"]["D2_Gy"]
+    assert kid["dose_per_activity_Gy_per_GBq"] == pytest.approx(kid["mean_dose_Gy"] / 7.4)
+    prov = doc["provenance"]
+    assert prov["parameters"]["method"] == "led" and prov["input_sha256"]
+    assert all(len(h) == 64 for v in prov["input_sha256"].values() for h in v.values())
+    for name in (
+        "results.csv",
+        "dose_Gy.nrrd",
+        "dose_Gy.json",
+        "bed_Gy.nrrd",
+        "tia_MBq_h.nrrd",
+        "RD_dose.dcm",
+        "RD_bed.dcm",
+        "structures_seg.dcm",
+        "dose_sr.dcm",
+        "report.html",
+    ):
+        assert (out / name).is_file(), name
+    # the RT Dose re-reads with the map's values (within the stored precision)
+    from theranostics.io.rtdose import read_rtdose
+
+    back = sitk.GetArrayFromImage(read_rtdose(out / "RD_dose.dcm"))
+    ref = sitk.GetArrayFromImage(result.dose_Gy)
+    assert np.allclose(back, ref, atol=1e-6 * ref.max() + 1e-9)
+    html = (out / "report.html").read_text()
+    assert "<svg" in html and "data:image/png;base64" in html and "kidney_left" in html
+
+
+@pytest.mark.slow
+def test_masks_outside_the_spect_are_refused(synthetic_study_small, tmp_path):
+    pytest.importorskip("theranostics.study")
+    from theranostics.workflows.dosimetry import run_dosimetry
+
+    labels = sitk.ReadImage(str(synthetic_study_small / "truth" / "labels.nrrd"))
+    far = labels.GetOrigin()
+    labels.SetOrigin((far[0] + 5000.0, far[1], far[2]))  # 5 m to the side: no overlap
+    moved = tmp_path / "labels.nrrd"
+    sitk.WriteImage(labels, str(moved))
+    (tmp_path / "labels.json").write_text(
+        (synthetic_study_small / "truth" / "labels.json").read_text()
+    )
+    with pytest.raises((GeometryError, InputError)):
+        run_dosimetry(
+            synthetic_study_small,
+            moved,
+            out_dir=tmp_path / "o",
+            calibration_cps_per_MBq=10.0,
+            write_report=False,
+        )
+
+
+@pytest.mark.slow
+def test_same_input_gives_identical_files(synthetic_study_small, tmp_path):
+    pytest.importorskip("theranostics.study")
+    from theranostics.workflows.dosimetry import run_dosimetry
+
+    outs = []
+    for name in ("a", "b"):
+        run_dosimetry(
+            synthetic_study_small,
+            synthetic_study_small / "truth" / "labels.nrrd",
+            out_dir=tmp_path / name,
+            calibration_cps_per_MBq=10.0,
+            write_report=False,
+        )
+        outs.append(tmp_path / name)
+    files = sorted(p.name for p in outs[0].iterdir())
+    assert files == sorted(p.name for p in outs[1].iterdir())
+    for name in files:
+        a, b = (outs[0] / name).read_bytes(), (outs[1] / name).read_bytes()
+        if name == "results.json":  # provenance.timing_s is the documented run-time field
+            da, db = json.loads(a), json.loads(b)
+            da["provenance"].pop("timing_s"), db["provenance"].pop("timing_s")
+            # input paths are the same study; outputs are compared as documents
+            assert da == db
+        else:
+            assert a == b, name
+    assert math.isfinite(
+        json.loads((outs[0] / "results.json").read_text())["structures"]["liver"]["mean_dose_Gy"]
+    )
