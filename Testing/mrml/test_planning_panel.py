@@ -12,9 +12,11 @@ from types import SimpleNamespace
 import pytest
 from TheranosticPlanningLib.node_attributes import read_metadata
 from TheranosticPlanningLib.panel import (
+    assess_response,
     metadata_rows,
     plan_rlt,
     plan_sirt,
+    segment_lesions,
     store_metadata_rows,
 )
 from TheranosticPlanningLib.planning import plan_from_scene
@@ -54,6 +56,22 @@ def _panel(**values) -> SimpleNamespace:
         previousLungDoseGy=0.0,
         sirtPlanTable=None,
         sirtDoseVolume=None,
+        patientWeightKg=0.0,
+        injectedActivityMBq=0.0,
+        lesionMethod="percent-max",
+        lesionThresholdSuv=3.0,
+        relativeThresholdPercent=41.0,
+        minimumLesionVolumeML=1.0,
+        exclusionOrgans=None,
+        liverReference=None,
+        seedPoints=None,
+        lesionSegmentation=None,
+        biomarkerTable=None,
+        baselineVolume=None,
+        baselineSegmentation=None,
+        followupVolume=None,
+        followupSegmentation=None,
+        responseTable=None,
     )
     defaults.update(values)
     return SimpleNamespace(**defaults)
@@ -127,3 +145,29 @@ def test_metadata_table_round_trip_and_refusal(mrml, synthetic_study_small):
     with pytest.raises(InputError, match="furlongs"):
         store_metadata_rows(node, list(rows.items()))
     assert read_metadata(node).quantity.units == "Bq/mL"
+
+
+def test_lesion_and_response_buttons_on_the_sample_pet(mrml, synthetic_study_small):
+    from theranostics.lesions import lesion_biomarkers
+    from theranostics.lesions import segment_lesions as core_segment
+
+    pet_image = read_image(synthetic_study_small / "dicom" / "pet_planning" / "PT")
+    pet = volume_node_from_image(pet_image, mrml.scene, "PET")
+    p = _panel(petVolume=pet)
+    table = segment_lesions(p)
+    expected = lesion_biomarkers(pet_image, core_segment(pet_image, method="percent-max"))
+    assert len(table.lesions) == len(expected.lesions) > 0
+    segments = p.lesionSegmentation.GetSegmentation().GetNumberOfSegments()
+    assert segments == len(table.lesions)
+    assert p.biomarkerTable.GetNumberOfRows() >= len(table.lesions)
+    # the same study as baseline and follow-up: stable disease under both frameworks
+    p.baselineVolume = p.followupVolume = pet
+    p.baselineSegmentation = p.followupSegmentation = p.lesionSegmentation
+    result = assess_response(p)
+    assert result.percist["category"] == "SMD" and result.recip["category"] == "SD"
+    assert p.responseTable.GetNumberOfRows() == len(table.lesions)
+
+
+def test_lesion_button_needs_a_volume_and_names_the_liver_segment(mrml):
+    with pytest.raises(InputError, match="no PET or SPECT"):
+        segment_lesions(_panel())

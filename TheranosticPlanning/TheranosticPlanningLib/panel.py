@@ -60,6 +60,143 @@ def store_metadata_rows(node, rows) -> None:
         raise
 
 
+# --- lesions and response ------------------------------------------------------------------
+def _seeds(markups) -> tuple[list, list]:
+    """Include and exclude seeds (LPS mm): a control point whose label contains "exclude"
+    removes its lesion, every other point keeps (or grows) one."""
+    from .lesions import seeds_from_markups
+
+    if markups is None:
+        return [], []
+    points = seeds_from_markups(markups)
+    labels = [markups.GetNthControlPointLabel(i).lower() for i in range(len(points))]
+    include = [pt for pt, lab in zip(points, labels) if "exclude" not in lab]
+    exclude = [pt for pt, lab in zip(points, labels) if "exclude" in lab]
+    return include, exclude
+
+
+def segment_lesions(p, progress=None):
+    """Segment lesions on the panel's PET (or SPECT), compute biomarkers, and store the
+    lesion segmentation and biomarker table nodes in ``p``. Returns the biomarker table."""
+    from theranostics.lesions import lesion_biomarkers
+    from theranostics.lesions import segment_lesions as segment
+
+    from .lesions import biomarker_table_node, lesion_segmentation_node
+    from .segmentations import masks_from_segmentation_node
+    from .volumes import image_from_volume_node
+
+    node = p.petVolume or p.spectVolume
+    if node is None:
+        raise InputError("no PET or SPECT selected", tag="petVolume", fix="select a volume")
+    image = image_from_volume_node(node)
+    image = _with_panel_overrides(image, p)
+    exclude = (
+        masks_from_segmentation_node(p.exclusionOrgans, image.image) if p.exclusionOrgans else None
+    )
+    liver = None
+    if p.liverReference is not None:
+        masks = masks_from_segmentation_node(p.liverReference, image.image)
+        liver = next((m for n, m in masks.items() if "liver" in n.lower()), None)
+        if liver is None:
+            raise InputError(
+                f"no segment named like 'liver' in {p.liverReference.GetName()!r}",
+                tag="liverReference",
+                fix=f"segments found: {', '.join(masks)}",
+            )
+    include, exclude_seeds = _seeds(p.seedPoints)
+    options = {"threshold": float(p.lesionThresholdSuv)} if p.lesionMethod == "fixed" else {}
+    if p.lesionMethod == "percent-max":
+        options["percent"] = float(p.relativeThresholdPercent)
+    segmentation = segment(
+        image,
+        method=p.lesionMethod,
+        liver_mask=liver,
+        exclude=exclude,
+        min_volume_mL=float(p.minimumLesionVolumeML),
+        include_seeds_lps=include,
+        exclude_seeds_lps=exclude_seeds,
+        progress=progress,
+        **options,
+    )
+    scene = node.GetScene()
+    p.lesionSegmentation = lesion_segmentation_node(
+        segmentation, scene, f"{node.GetName()} lesions"
+    )
+    table = lesion_biomarkers(image, segmentation)
+    p.biomarkerTable = biomarker_table_node(table, scene, f"{node.GetName()} biomarkers")
+    return table
+
+
+def _with_panel_overrides(image, p):
+    """Weight and administered activity typed in the panel fill what the node lacks."""
+    from dataclasses import replace
+
+    meta = image.meta
+    if not meta.patient.weight_kg and p.patientWeightKg > 0:
+        meta = meta.replace(patient=replace(meta.patient, weight_kg=float(p.patientWeightKg)))
+    if not meta.administration.activity_MBq and p.injectedActivityMBq > 0:
+        admin = replace(
+            meta.administration,
+            activity_MBq=float(p.injectedActivityMBq),
+            activity_rule="typed in the panel",
+        )
+        meta = meta.replace(administration=admin)
+    return image.__class__(image.image, meta)
+
+
+def _label_image(segmentation_node, reference):
+    """A label image (1..n in segment order) of a segmentation node on ``reference``."""
+    import SimpleITK as sitk
+
+    from .segmentations import masks_from_segmentation_node
+
+    labels = None
+    for index, mask in enumerate(
+        masks_from_segmentation_node(segmentation_node, reference).values()
+    ):
+        part = sitk.Cast(mask > 0, sitk.sitkUInt16) * (index + 1)
+        labels = part if labels is None else sitk.Maximum(labels, part)
+    if labels is None:
+        raise InputError(
+            f"segmentation {segmentation_node.GetName()!r} has no segments",
+            fix="segment the lesions first",
+        )
+    return labels
+
+
+def assess_response(p, progress=None):
+    """PERCIST 1.0 and RECIP 1.0 between the panel's baseline and follow-up; stores the
+    response table node in ``p`` and returns the assessment. Baseline and follow-up are
+    compared in world coordinates (apply a registration transform to the follow-up nodes
+    in Slicer first when the patient moved)."""
+    from theranostics.lesions import assess_response as assess
+    from theranostics.progress import report
+
+    from .lesions import response_table_node
+    from .volumes import image_from_volume_node
+
+    for field in (
+        "baselineVolume",
+        "baselineSegmentation",
+        "followupVolume",
+        "followupSegmentation",
+    ):
+        if getattr(p, field) is None:
+            raise InputError(f"{field} is not selected", tag=field, fix="select it in the panel")
+    report(progress, 0.1, "reading the studies")
+    base = image_from_volume_node(p.baselineVolume)
+    follow = image_from_volume_node(p.followupVolume)
+    result = assess(
+        base,
+        _label_image(p.baselineSegmentation, base.image),
+        follow,
+        _label_image(p.followupSegmentation, follow.image),
+    )
+    p.responseTable = response_table_node(result, p.baselineVolume.GetScene(), "Response")
+    report(progress, 1.0, "done")
+    return result
+
+
 # --- 177Lu radioligand therapy --------------------------------------------------------------
 def rlt_structures(p) -> list:
     """The organs at risk typed in the panel (a structure with 0 Gy/GBq is left out)."""
