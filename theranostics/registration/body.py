@@ -115,7 +115,7 @@ def dilate_mask(mask: sitk.Image, radius_mm: float) -> sitk.Image:
     """``mask`` dilated by a ball of about ``radius_mm`` (per-axis radius in voxels)."""
     if radius_mm <= 0:
         return mask
-    radius = [max(1, int(round(radius_mm / s))) for s in mask.GetSpacing()]
+    radius = [max(1, round(radius_mm / s)) for s in mask.GetSpacing()]
     return sitk.BinaryDilate(mask, radius, sitk.sitkBall, 0, 1)
 
 

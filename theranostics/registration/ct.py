@@ -98,7 +98,7 @@ def _working_image(ct: sitk.Image, spacing_mm: float) -> sitk.Image:
     """``ct`` reduced by whole factors to about ``spacing_mm`` per axis (never finer than the
     input): each working voxel is the mean of a block of input voxels (``BinShrink``), which
     smooths against aliasing and keeps the physical extent."""
-    factors = [max(1, int(round(spacing_mm / s))) for s in ct.GetSpacing()]
+    factors = [max(1, round(spacing_mm / s)) for s in ct.GetSpacing()]
     if all(f == 1 for f in factors):
         return ct
     return sitk.BinShrink(ct, factors)
@@ -332,7 +332,7 @@ def _bspline_stage(
 ):  # fmt: skip
     """Optimise a B-spline applied before ``rigid`` (x -> rigid(bspline(x)))."""
     extent = np.array(fixed.GetSize()) * np.array(fixed.GetSpacing())
-    mesh = [max(1, int(round(e / grid_mm))) for e in extent]
+    mesh = [max(1, round(e / grid_mm)) for e in extent]
     bspline = sitk.BSplineTransformInitializer(fixed, mesh, 3)
     method = sitk.ImageRegistrationMethod()
     method.SetMetricAsMeanSquares()
