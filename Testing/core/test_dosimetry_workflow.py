@@ -240,16 +240,23 @@ def test_same_input_gives_identical_files(synthetic_study_small, tmp_path):
     pytest.importorskip("theranostics.study")
     from theranostics.workflows.dosimetry import run_dosimetry
 
-    outs = []
-    for name in ("a", "b"):
-        run_dosimetry(
-            synthetic_study_small,
-            synthetic_study_small / "truth" / "labels.nrrd",
-            out_dir=tmp_path / name,
-            calibration_cps_per_MBq=10.0,
-            write_report=False,
-        )
-        outs.append(tmp_path / name)
+    # ITK's multi-threaded registration reproduces its transform only to ~1e-7 mm between
+    # runs (summation order), which changes the last bits of every map: one thread here
+    threads = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+    try:
+        outs = []
+        for name in ("a", "b"):
+            run_dosimetry(
+                synthetic_study_small,
+                synthetic_study_small / "truth" / "labels.nrrd",
+                out_dir=tmp_path / name,
+                calibration_cps_per_MBq=10.0,
+                write_report=False,
+            )
+            outs.append(tmp_path / name)
+    finally:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
     files = sorted(p.name for p in outs[0].iterdir())
     assert files == sorted(p.name for p in outs[1].iterdir())
     for name in files:
