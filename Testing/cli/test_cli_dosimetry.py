@@ -73,3 +73,37 @@ def test_end_to_end_small_study(synthetic_study_small, tmp_path, capsys):
     assert printed["structures"]["liver"]["mean_dose_Gy"] > 0
     doc = json.loads((out / "results.json").read_text())
     assert doc["schema"] == "theranostics-dosimetry/1"
+
+
+@pytest.mark.slow
+def test_plan_of_another_patient_is_refused(synthetic_study_small, tmp_path, capsys):
+    pytest.importorskip("theranostics.study")
+    plan = tmp_path / "plan.json"
+    plan.write_text(
+        json.dumps(
+            {
+                "schema": "theranostics-plan-rlt/1",
+                "patient_id": "ANOTHER-PATIENT",
+                "structures": [{"name": "liver", "absorbed_dose_per_cycle_Gy": 1.0}],
+            }
+        )
+    )
+    code = main(
+        [
+            "dosimetry",
+            str(synthetic_study_small),
+            "--masks",
+            str(synthetic_study_small / "truth" / "labels.nrrd"),
+            "--plan",
+            str(plan),
+            "--calibration-cps-per-MBq",
+            "10",
+            "-o",
+            str(tmp_path / "o"),
+            "--quiet",
+        ]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "ANOTHER-PATIENT" in err and "PHANTOM" in err
+    assert not (tmp_path / "o").exists()

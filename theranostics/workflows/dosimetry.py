@@ -220,6 +220,15 @@ def run_dosimetry(
     )
     timing["load_s"] = time.perf_counter() - t0
     plan_doc = read_plan(plan_path, loaded) if plan_path is not None else None
+    # 2. masks --------------------------------------------------------------------------
+    t0 = time.perf_counter()
+    report(progress, 0.1, "loading masks")
+    reference = loaded.time_points[0].spect.image  # the grid prepare_study resamples onto
+    mask_set = load_masks(masks_path, reference, names_file=names_file)
+    notes.extend(mask_set.notes)
+    _check_overlap(mask_set.weights, [reference], str(masks_path))
+    timing["masks_s"] = time.perf_counter() - t0
+
     t0 = time.perf_counter()
     registered = loaded
     if registration and len(loaded.time_points) > 1:
@@ -234,15 +243,8 @@ def run_dosimetry(
     reference_ct = None if ct_q is None else getattr(ct_q, "image", ct_q)
     ct_files = [Path(f) for f in getattr(getattr(ct_q, "meta", None), "source_files", ())]
 
-    # 2. masks --------------------------------------------------------------------------
-    t0 = time.perf_counter()
-    report(progress, 0.4, "loading masks")
-    mask_set = load_masks(masks_path, reference, names_file=names_file)
-    notes.extend(mask_set.notes)
-    _check_overlap(mask_set.weights, prepared.images_Bq_per_mL, str(masks_path))
     rho, density_notes = density_map(reference_ct, reference, density_correction=density_correction)
     notes.extend(density_notes)
-    timing["masks_s"] = time.perf_counter() - t0
 
     # 3-4. TIA --------------------------------------------------------------------------
     from .dosimetry_tia import structure_tia, voxel_tia_maps
@@ -428,13 +430,16 @@ def _iso(value) -> str | None:
 
 
 def _patient(loaded) -> dict:
+    from .dosimetry_exports import study_patient_tags
+
     patient = getattr(loaded, "patient", None)
-    if patient is None:
-        return {}
-    if isinstance(patient, dict):
-        return {k: v for k, v in patient.items() if isinstance(v, (str, int, float))}
-    return {
-        k: v
-        for k, v in vars(patient).items()
-        if isinstance(v, (str, int, float)) and not k.startswith("_")
-    }
+    fields = patient if isinstance(patient, dict) else vars(patient) if patient else {}
+    out = study_patient_tags(loaded)
+    out.update(
+        {
+            k: v
+            for k, v in fields.items()
+            if isinstance(v, (str, int, float)) and not k.startswith("_")
+        }
+    )
+    return out

@@ -96,10 +96,26 @@ def read_plan(path: str | Path, loaded) -> dict:
 
 
 def _study_patient_id(loaded) -> str | None:
+    return study_patient_tags(loaded).get("patient_id")
+
+
+def study_patient_tags(loaded) -> dict:
+    """PatientID and PatientName of the study, from the first DICOM file of the reference
+    session (the loaded study keeps body measures only); empty when unreadable."""
     patient = getattr(loaded, "patient", None)
-    if isinstance(patient, dict):
-        return patient.get("patient_id")
-    return getattr(patient, "patient_id", None)
+    if isinstance(patient, dict) and patient.get("patient_id"):
+        return {"patient_id": patient["patient_id"]}
+    try:
+        first = loaded.time_points[0].ct.meta.source_files[0]
+        import pydicom
+
+        ds = pydicom.dcmread(first, stop_before_pixels=True)
+    except (IndexError, AttributeError, OSError, ValueError):
+        return {}
+    return {
+        "patient_id": str(ds.get("PatientID", "")),
+        "patient_name": str(ds.get("PatientName", "")),
+    }
 
 
 def sha256_of(path: Path) -> dict[str, str]:
