@@ -9,7 +9,6 @@ summed over organs against the organ-level TIA.
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
 import pytest
@@ -113,3 +112,201 @@ def test_tac_bad_inputs(two_structures):
         structure_tacs([good], [1.0], {"hot": image(2 * hot)})
     with pytest.raises(GeometryError, match="empty"):
         structure_tacs([good], [1.0], {"none": image(0 * hot)})
+
+
+# --------------------------------------------------------------------------------------------
+# The workflow on the small study's noise-free truth maps (perfectly registered, no blur).
+
+
+@pytest.fixture(scope="module")
+def truth_series(synthetic_study_small):
+    from theranostics.workflows.kinetics import PreparedStudy
+
+    gt = json.loads((synthetic_study_small / "truth" / "ground_truth.json").read_text())
+    images = [
+        sitk.ReadImage(str(synthetic_study_small / "truth" / f"activity_{tp['name'][6:]}.nrrd"))
+        for tp in gt["time_points"]
+    ]
+    times = [tp["time_h"] for tp in gt["time_points"]]
+    half_life = gt["administration"]["physical_half_life_h"]
+    return gt, PreparedStudy.from_images(images, times, physical_half_life_h=half_life)
+
+
+def test_noise_free_truth_maps_give_the_truth_tia(truth_series, synthetic_study_small):
+    from theranostics.workflows.kinetics import run_structure_kinetics
+
+    gt, prepared = truth_series
+    labels = synthetic_study_small / "truth" / "labels.nrrd"
+    # The truth maps are block averages of the label grid: occupancy mixes neighbours in
+    # boundary voxels; the GTM without blur (FWHM 0) undoes exactly that mixing.
+    exact = run_structure_kinetics(prepared, labels, psf_fwhm_mm=0.0)
+    mixed = run_structure_kinetics(prepared, labels)
+    for organ in ("kidney_left", "kidney_right", "liver", "spleen"):
+        truth = gt["regions"][organ]["tia_MBq_h"]
+        # What remains is the model: 4 points allow mono-exp only (AICc needs n >= k + 2),
+        # while the truth has a 1-h uptake phase.
+        assert exact.structures[organ].tia_MBq_h == pytest.approx(truth, rel=0.015)
+        assert mixed.structures[organ].tia_MBq_h < 0.98 * truth
+        assert exact.structures[organ].fit.model == "mono-exp"
+
+
+def test_voxel_map_of_truth_maps_sums_to_organ_tia(truth_series, synthetic_study_small):
+    from theranostics.io.masks import load_masks
+    from theranostics.workflows.kinetics import run_structure_kinetics, run_voxel_tia
+
+    _, prepared = truth_series
+    labels = synthetic_study_small / "truth" / "labels.nrrd"
+    organ = run_structure_kinetics(prepared, labels, model="mono-exp")
+    voxel = run_voxel_tia(prepared, model="mono-exp")
+    assert voxel.tia.meta.quantity.units == "MBq*h"
+    values = sitk.GetArrayFromImage(voxel.tia.image)
+    masks = load_masks(labels, voxel.tia.image)
+    for name in ("kidney_left", "liver", "spleen", "parotid_left", "lesion_01"):
+        w = sitk.GetArrayFromImage(masks.weights[name])
+        total = float((values * w).sum(dtype=np.float64))
+        assert total == pytest.approx(organ.structures[name].tia_MBq_h, rel=0.01), name
+
+
+def test_fewer_time_points_than_the_model_needs(truth_series, synthetic_study_small):
+    from theranostics.workflows.kinetics import PreparedStudy, run_structure_kinetics
+
+    _, prepared = truth_series
+    labels = synthetic_study_small / "truth" / "labels.nrrd"
+    one = PreparedStudy.from_images(
+        prepared.images_Bq_per_mL[1:2],
+        prepared.times_h[1:2],
+        physical_half_life_h=prepared.physical_half_life_h,
+    )
+    with pytest.raises(TimingError, match="times_h"):
+        run_structure_kinetics(one, labels, model="mono-exp", structures=["liver"])
+    fallback = run_structure_kinetics(
+        one, labels, model="mono-exp", structures=["liver"], allow_fallback=True
+    )
+    assert fallback.structures["liver"].fit.model == "trapezoid-physical"
+    two = PreparedStudy.from_images(
+        prepared.images_Bq_per_mL[:2],
+        prepared.times_h[:2],
+        physical_half_life_h=prepared.physical_half_life_h,
+    )
+    with pytest.raises(TimingError):
+        run_structure_kinetics(two, labels, model="bi-exp", structures=["liver"])
+    with pytest.raises(TimingError):
+        PreparedStudy.from_images(
+            prepared.images_Bq_per_mL[:2],
+            prepared.times_h[1::-1],
+            physical_half_life_h=prepared.physical_half_life_h,
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# The synthetic study (standard size, default noise and resolution), registered once.
+
+KEY_ORGANS = ("kidney_left", "kidney_right", "liver", "spleen")
+
+
+@pytest.fixture(scope="module")
+def study_truth(synthetic_study) -> dict:
+    return json.loads((synthetic_study / "truth" / "ground_truth.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def registered(synthetic_study):
+    from theranostics.study import load_spect_study, register_study
+
+    study = load_spect_study(synthetic_study, calibration_cps_per_MBq=10.0)
+    return register_study(study)
+
+
+@pytest.fixture(scope="module")
+def organ_kinetics(registered, synthetic_study, study_truth):
+    from theranostics.workflows.kinetics import run_structure_kinetics
+
+    return run_structure_kinetics(
+        registered,
+        synthetic_study / "truth" / "labels.nrrd",
+        psf_fwhm_mm=study_truth["config"]["spect_fwhm_mm"],
+        calibration_rel_sd=0.05,
+    )
+
+
+@pytest.fixture(scope="module")
+def raw_kinetics(registered, synthetic_study):
+    from theranostics.workflows.kinetics import run_structure_kinetics
+
+    return run_structure_kinetics(
+        registered, synthetic_study / "truth" / "labels.nrrd", model="mono-exp"
+    )
+
+
+@pytest.mark.slow
+def test_organ_tia_within_5_percent_of_truth(organ_kinetics, study_truth):
+    result = organ_kinetics
+    assert not result.failed
+    times = [tp["time_h"] for tp in study_truth["time_points"]]
+    np.testing.assert_allclose(result.times_h, times, atol=1e-6)
+    for organ in KEY_ORGANS:
+        s = result.structures[organ]
+        truth = study_truth["regions"][organ]
+        assert s.tia_MBq_h == pytest.approx(truth["tia_MBq_h"], rel=0.05), organ
+        assert s.tac.volume_mL == pytest.approx(truth["volume_mL"], rel=1e-6)
+        assert s.tac.correction.startswith("gtm")
+        # The budget holds the 5 % calibration uncertainty and the fit's own.
+        assert s.uncertainty.components["calibration"] == pytest.approx(0.05 * s.tia_MBq_h)
+        assert s.tia_uncertainty_MBq_h > s.uncertainty.components["calibration"]
+    # Registration quality is recorded for every session but the reference.
+    assert result.registration[0] is None
+    assert all(reg is not None and reg["quality"] for reg in result.registration[1:])
+    assert result.parameters["psf_fwhm_mm"] == study_truth["config"]["spect_fwhm_mm"]
+    assert result.timing_s["total_s"] >= result.timing_s["fit_s"] > 0
+    record = result.to_json()
+    assert set(record["structures"]["liver"]) >= {
+        "tia_MBq_h", "tia_uncertainty_MBq_h", "model", "times_h", "activities_MBq"
+    }  # fmt: skip
+
+
+@pytest.mark.slow
+def test_partial_volume_effect_without_correction(raw_kinetics, study_truth):
+    ratio = {
+        name: s.tia_MBq_h / study_truth["regions"][name]["tia_MBq_h"]
+        for name, s in raw_kinetics.structures.items()
+    }
+    # Spill-out grows as structures shrink: large organs lose least, glands and small
+    # lesions most (figures in docs/time-activity.md).
+    assert ratio["liver"] > ratio["kidney_left"] > ratio["parotid_left"]
+    assert ratio["parotid_left"] > ratio["submandibular_left"]
+    assert ratio["lesion_01"] > ratio["lesion_04"] > ratio["lesion_08"]
+    assert ratio["kidney_left"] < 0.9 and ratio["submandibular_left"] < 0.6
+
+
+@pytest.mark.slow
+def test_voxel_map_summed_over_organs_matches_organ_tia(registered, raw_kinetics, synthetic_study):
+    from theranostics.io.masks import load_masks
+    from theranostics.workflows.kinetics import run_voxel_tia
+
+    tia_map = run_voxel_tia(registered, model="mono-exp")
+    assert tia_map.tia.meta.quantity.units == "MBq*h"
+    values = sitk.GetArrayFromImage(tia_map.tia.image)
+    masks = load_masks(synthetic_study / "truth" / "labels.nrrd", tia_map.tia.image)
+    for organ in KEY_ORGANS:
+        w = sitk.GetArrayFromImage(masks.weights[organ])
+        organ_sum = float((values * w).sum(dtype=np.float64))
+        assert organ_sum == pytest.approx(raw_kinetics.structures[organ].tia_MBq_h, rel=0.05)
+    fallback = sitk.GetArrayFromImage(tia_map.fallback_mask)
+    assert fallback.sum() == tia_map.summary["voxels_fallback"]
+
+
+@pytest.mark.slow
+def test_workflow_bad_inputs(registered, synthetic_study, tmp_path):
+    from theranostics.workflows.kinetics import run_structure_kinetics
+
+    labels = synthetic_study / "truth" / "labels.nrrd"
+    image = sitk.ReadImage(str(labels))
+    image.SetOrigin([o + 2000.0 for o in image.GetOrigin()])
+    far = tmp_path / "far.nrrd"
+    sitk.WriteImage(image, str(far))
+    (tmp_path / "far.json").write_text((labels.parent / "labels.json").read_text())
+    with pytest.raises(GeometryError, match="does not overlap") as exc:
+        run_structure_kinetics(registered, far)
+    assert "far.nrrd" in str(exc.value)
+    with pytest.raises(InputError, match="twice"):
+        run_structure_kinetics(registered, labels, psf_fwhm_mm=12, recovery_table="x.csv")
