@@ -271,3 +271,38 @@ def test_same_input_gives_identical_files(synthetic_study_small, tmp_path):
     assert math.isfinite(
         json.loads((outs[0] / "results.json").read_text())["structures"]["liver"]["mean_dose_Gy"]
     )
+
+
+@pytest.mark.slow
+def test_single_time_point_methods_follow_their_closed_forms(synthetic_study_small, tmp_path):
+    """Hänscheid and Madsen from the same 96 h image: per structure the ratio of the two TIAs
+    is exp(lam t)/lam / (2 t / ln 2) with the population half-life used (whatever the data)."""
+    pytest.importorskip("theranostics.study")
+    from theranostics.workflows.dosimetry import run_dosimetry
+
+    runs = {}
+    for method in ("hanscheid", "madsen"):
+        runs[method] = run_dosimetry(
+            synthetic_study_small,
+            synthetic_study_small / "truth" / "labels.nrrd",
+            out_dir=tmp_path / method,
+            calibration_cps_per_MBq=10.0,
+            method="led",
+            single_time_point=method,
+            time_point_index=2,
+            write_report=False,
+        ).results
+    t = runs["madsen"]["time_points"][2]["time_h"]
+    checked = 0
+    for name, h in runs["hanscheid"]["structures"].items():
+        m = runs["madsen"]["structures"][name]
+        assert h["kinetic_model"].startswith("single-time-point hanscheid")
+        t_eff = m["effective_half_life_h"]
+        lam = math.log(2.0) / t_eff
+        expected = math.exp(lam * t) / lam / (2.0 * t / math.log(2.0))
+        if h["tia_MBq_h"] > 0:
+            assert m["tia_MBq_h"] / h["tia_MBq_h"] == pytest.approx(expected, rel=1e-6)
+            checked += 1
+    assert checked >= 10
+    # the kidneys have a population half-life (table), not the physical fallback
+    assert runs["madsen"]["structures"]["kidney_left"]["effective_half_life_h"] < 100.0

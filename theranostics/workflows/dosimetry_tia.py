@@ -28,13 +28,19 @@ LN2 = math.log(2.0)
 
 
 def _population(loaded, name: str):
+    """The population half-life entry of a structure, or None. The DICOM radiopharmaceutical
+    text varies ("Lu177-PSMA-617", "177Lu-PSMA-617", ...): the name as given is tried first,
+    then the ligand alone ("psma", "dotatate"), which the table's aliases resolve."""
     from ..kinetics.single_time_point import population_half_life
 
     rp = getattr(loaded.administration, "radiopharmaceutical", None) or ""
-    try:
-        return population_half_life(rp, name)
-    except InputError:
-        return None
+    candidates = [rp] + [key for key in ("psma", "dotatate") if key in rp.lower()]
+    for candidate in candidates:
+        try:
+            return population_half_life(candidate, name)
+        except InputError:
+            continue
+    return None
 
 
 def structure_tia(
