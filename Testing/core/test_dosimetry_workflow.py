@@ -306,3 +306,47 @@ def test_single_time_point_methods_follow_their_closed_forms(synthetic_study_sma
     assert checked >= 10
     # the kidneys have a population half-life (table), not the physical fallback
     assert runs["madsen"]["structures"]["kidney_left"]["effective_half_life_h"] < 100.0
+
+
+@pytest.mark.slow
+def test_verification_against_a_plan_made_from_the_same_run(synthetic_study_small, tmp_path):
+    """A plan whose doses are this run's own doses and a planned map equal to the delivered
+    map: every structure agrees (0 %), gamma passes 100 %, the difference map is 0."""
+    pytest.importorskip("theranostics.study")
+    from theranostics.workflows.dosimetry import run_dosimetry
+
+    kwargs = dict(calibration_cps_per_MBq=10.0, method="led", write_report=False)
+    labels = synthetic_study_small / "truth" / "labels.nrrd"
+    first = run_dosimetry(synthetic_study_small, labels, out_dir=tmp_path / "a", **kwargs)
+    sitk.WriteImage(first.dose_Gy, str(tmp_path / "planned.nrrd"))
+    gbq = first.results["administered_activity_MBq"] / 1000.0
+    plan = {
+        "schema": "theranostics-plan-rlt/1",
+        "patient_id": first.results["patient"]["patient_id"],
+        "structures": [
+            {
+                "name": n,
+                "absorbed_dose_per_cycle_Gy": s["mean_dose_Gy"],
+                "dose_per_activity_Gy_per_GBq": s["mean_dose_Gy"] / gbq,
+            }
+            for n, s in first.results["structures"].items()
+        ],
+    }
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    second = run_dosimetry(
+        synthetic_study_small,
+        labels,
+        out_dir=tmp_path / "b",
+        plan_path=tmp_path / "plan.json",
+        planned_dose_path=tmp_path / "planned.nrrd",
+        **kwargs,
+    )
+    rows = second.comparison
+    assert len(rows) == len(first.results["structures"])
+    assert all(abs(r["difference_percent"]) < 1e-3 and r["within_uncertainty"] for r in rows)
+    assert not any(r["flag"] for r in rows)
+    gamma = second.results["gamma"]["global"]
+    assert gamma["pass_rate_percent"] == pytest.approx(100.0)
+    assert gamma["evaluated_points"] > 0
+    diff = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "b" / "dose_difference_Gy.nrrd")))
+    assert np.abs(diff).max() < 1e-4 * float(sitk.GetArrayViewFromImage(first.dose_Gy).max())

@@ -76,6 +76,7 @@ class DosimetryResult:
     weights: dict[str, sitk.Image]
     kinetics: dict[str, dict]
     comparison: list[dict] = field(default_factory=list)
+    dose_difference_Gy: sitk.Image | None = None
     files: dict[str, Path] = field(default_factory=dict)
 
 
@@ -141,6 +142,8 @@ def run_dosimetry(
     registration: bool = True,
     calibration_rel_sd: float = 0.0,
     tolerance_percent: float = 20.0,
+    planned_dose_path: str | Path | None = None,
+    gamma_criteria: tuple[float, float, float] = (3.0, 3.0, 10.0),
     write_report: bool = True,
     progress: ProgressCallback | None = None,
 ) -> DosimetryResult:
@@ -166,6 +169,10 @@ def run_dosimetry(
         registration: register the sessions' CTs (rigid).
         calibration_rel_sd: relative standard uncertainty of the calibration.
         tolerance_percent: plan comparison tolerance.
+        planned_dose_path: a planned dose map (Gy; NRRD/NIfTI/MHA in the reference session's
+            LPS space, any grid): adds a 3D gamma analysis (planned = reference) and a
+            dose-difference map (delivered - planned, on the delivered grid).
+        gamma_criteria: (dose %, distance mm, low-dose cutoff %) of the global gamma.
         write_report: write ``report.html`` too.
         progress: callback(fraction, message).
 
@@ -204,6 +211,8 @@ def run_dosimetry(
         "registration": registration,
         "calibration_rel_sd": calibration_rel_sd,
         "tolerance_percent": tolerance_percent,
+        "planned_dose": None if planned_dose_path is None else str(planned_dose_path),
+        "gamma_criteria": list(gamma_criteria) if planned_dose_path is not None else None,
     }
 
     # 1. study --------------------------------------------------------------------------
@@ -359,6 +368,11 @@ def run_dosimetry(
         if missing:
             notes.append(f"plan structures without a delivered dose: {', '.join(missing)}")
     timing["structures_s"] = time.perf_counter() - t0
+    gamma, difference = None, None
+    if planned_dose_path is not None:
+        t0 = time.perf_counter()
+        gamma, difference = _gamma(planned_dose_path, _image(dose, reference), gamma_criteria)
+        timing["gamma_s"] = time.perf_counter() - t0
 
     results = {
         "schema": "theranostics-dosimetry/1",
@@ -376,6 +390,7 @@ def run_dosimetry(
         "structure_dose_rule": "dose-map mean rescaled to the structure TIA (docs/dosimetry.md)",
         "structures": structures,
         "plan_comparison": comparison,
+        "gamma": gamma,
         "registration": [
             _without_timing(r, i, timing) for i, r in enumerate(prepared.registration)
         ],
@@ -394,6 +409,7 @@ def run_dosimetry(
         weights=dict(mask_set.weights),
         kinetics=kin["curves"],
         comparison=comparison,
+        dose_difference_Gy=difference,
     )
     t0 = time.perf_counter()
     write_all(
@@ -408,6 +424,26 @@ def run_dosimetry(
     )
     report(progress, 1.0, "dosimetry done")
     return result
+
+
+def _gamma(path, delivered: sitk.Image, criteria) -> tuple[dict, sitk.Image]:
+    """Global 3D gamma of the delivered dose against the planned map, and the difference map
+    (delivered - planned, planned interpolated linearly onto the delivered grid, 0 outside)."""
+    from ..verify.gamma import gamma_index
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError("planned dose file not found", path=p, fix="check the path")
+    try:
+        planned = sitk.Cast(sitk.ReadImage(str(p)), sitk.sitkFloat32)
+    except RuntimeError as exc:
+        raise InputError(f"cannot read the planned dose ({exc})", path=p) from None
+    dose_percent, dta_mm, cutoff = criteria
+    result = gamma_index(
+        planned, delivered, dose_percent=dose_percent, dta_mm=dta_mm, cutoff_percent=cutoff
+    )
+    on_grid = sitk.Resample(planned, delivered, sitk.Transform(), sitk.sitkLinear, 0.0)
+    return {"global": result.to_json()}, sitk.Subtract(delivered, on_grid)
 
 
 def _without_timing(reg: dict | None, index: int, timing: dict) -> dict | None:

@@ -195,6 +195,15 @@ def write_all(
         name = {"tia": "tia_MBq_h", "dose": "dose_Gy", "bed": "bed_Gy"}[key]
         write_image_with_sidecar(QuantitativeImage(image, qmeta), out / f"{name}.nrrd")
         files[key] = out / f"{name}.nrrd"
+    if result.dose_difference_Gy is not None:
+        qmeta = meta.replace(
+            series_description="delivered minus planned dose",
+            acquisition=AcquisitionInfo(),
+            quantity=QuantityInfo(units="Gy", units_source="theranostics dosimetry"),
+        )
+        path = out / "dose_difference_Gy.nrrd"
+        write_image_with_sidecar(QuantitativeImage(result.dose_difference_Gy, qmeta), path)
+        files["dose_difference"] = path
     timing["maps_s"] = time.perf_counter() - t0
     moment = _content_datetime(loaded)
     notes = result.results["notes"]

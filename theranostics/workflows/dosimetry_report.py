@@ -213,7 +213,25 @@ def _dose_table(res: dict) -> Section:
 
 def _plan_section(res: dict) -> Section:
     rows = res["plan_comparison"]
+    gamma = ""
+    if res.get("gamma"):
+        g = res["gamma"]["global"]
+        crit = g["parameters"]
+        gamma = "<h3>3D gamma (planned map as reference)</h3>" + table(
+            ["criteria", "pass rate %", "mean γ", "γ 95th percentile", "points"],
+            [
+                [
+                    esc(", ".join(f"{k} {v}" for k, v in crit.items() if not isinstance(v, dict))),
+                    _f(g["pass_rate_percent"], 4),
+                    _f(g["gamma_mean"]),
+                    _f(g["gamma_p95"]),
+                    g["evaluated_points"],
+                ]
+            ],
+        )
     if not rows:
+        if gamma:
+            return Section("Planned versus delivered", "ok", gamma)
         return Section("Planned versus delivered", "skipped", "<p>No plan given.</p>")
     body = table(
         [
@@ -239,7 +257,7 @@ def _plan_section(res: dict) -> Section:
         ],
     )
     flagged = [r["structure"] for r in rows if r["flag"]]
-    return Section("Planned versus delivered", "failed" if flagged else "ok", body)
+    return Section("Planned versus delivered", "failed" if flagged else "ok", body + gamma)
 
 
 def write_report(result, path: Path) -> Path:
