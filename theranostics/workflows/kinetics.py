@@ -188,6 +188,7 @@ def prepare_study(
             registered = _unregistered(loaded, reference_index)
             notes.append("no registration: SPECTs resampled in scanner coordinates")
             timing["resampling_s"] = time.perf_counter() - t0
+    reference_index = getattr(registered, "reference_index", reference_index)
     images = list(registered.spect_on_reference)
     times = np.asarray(registered.times_h, dtype=float)
     if loaded is not None:
@@ -494,6 +495,16 @@ class VoxelTiaMap:
         }
 
 
+def _above_physical_maximum(tia: np.ndarray, prepared: PreparedStudy) -> int:
+    """Voxels whose TIA exceeds A_administered / lambda_phys (MBq·h): all the activity
+    staying in one voxel forever, decaying only physically. 0 when the activity is unknown."""
+    administered = prepared.reference_meta.administration.activity_MBq
+    if not administered:
+        return 0
+    bound = administered * prepared.physical_half_life_h / np.log(2.0)
+    return int(np.count_nonzero(np.nan_to_num(tia, nan=0.0) > bound))
+
+
 def run_voxel_tia(
     study,
     *,
@@ -550,6 +561,13 @@ def run_voxel_tia(
         quantity=QuantityInfo(units="MBq*h", units_source=f"voxel TIA, {result.model}"),
     )
     notes = list(prepared.notes)
+    implausible = _above_physical_maximum(result.tia, prepared)
+    if implausible:
+        notes.append(
+            f"{implausible} voxels have a TIA above the physical maximum (administered "
+            "activity / physical decay constant): their fits extrapolate wildly (check the "
+            "curves, or use model='trapezoid-fitted-tail')"
+        )
     n_fallback = int(result.fallback_mask.sum())
     if n_fallback:
         notes.append(f"{n_fallback} voxels fell back to trapezoid-physical (see fallback mask)")
