@@ -1,0 +1,378 @@
+"""Planned-versus-delivered comparison: per-structure doses, dose-difference map, DVHs, and a
+tolerance table that flags what deviates.
+
+Sign convention everywhere: difference = delivered − planned (or b − a); relative
+differences are in percent of the planned (a) value.
+
+Uncertainty: the combined standard uncertainty of a difference of two independent values is
+``u_c = sqrt(u_planned² + u_delivered²)`` (GUM, JCGM 100:2008, §5.1); a difference is
+"within uncertainty" when ``|Δ| ≤ k·u_c`` with coverage factor k (default 2, ~95 %).
+
+Default tolerances (:data:`DEFAULT_TOLERANCES`; every one can be overridden) and why:
+
+* organ mean dose 10 %: about twice the typical combined standard uncertainty of a 177Lu
+  organ absorbed dose (~5 % for kidneys, EANM guidance, Gear et al. 2018), so a flag means a
+  difference beyond what the measurement chain explains;
+* lesion mean dose 20 %: lesion doses carry larger uncertainties (partial volume, recovery,
+  segmentation; Gear et al. 2018 report 10–30 %);
+* DVH metrics (D98, D50, D2 ...) 10 % for organs, 20 % for lesions, on the same grounds;
+* DVH curves: 10 percentage points of volume at any dose;
+* gamma: pass rate ≥ 90 % (the action limit of AAPM TG-218, Miften et al. 2018, for
+  3 %/2 mm in external-beam QA; used here as a starting point for SPECT-based dosimetry,
+  where noise makes it conservative).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import SimpleITK as sitk
+
+from ..errors import GeometryError, InputError
+
+#: Default tolerances (percent unless the key says otherwise). See the module docstring.
+DEFAULT_TOLERANCES: dict[str, float] = {
+    "organ_mean_dose_percent": 10.0,
+    "lesion_mean_dose_percent": 20.0,
+    "organ_dvh_metric_percent": 10.0,
+    "lesion_dvh_metric_percent": 20.0,
+    "dvh_curve_volume_points": 10.0,
+    "gamma_pass_rate_min_percent": 90.0,
+}
+
+
+def _number(entry: dict, key: str, structure: str, side: str, required: bool) -> float | None:
+    value = entry.get(key)
+    if value is None:
+        if required:
+            raise InputError(
+                f"structure {structure!r} in the {side} values has no {key}",
+                tag=key,
+                fix=f"give {key} for every structure",
+            )
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InputError(
+            f"structure {structure!r} ({side}): {key}={value!r} is not a finite number",
+            tag=key,
+            fix="give a number",
+        )
+    if key.endswith("uncertainty_Gy") and value < 0:
+        raise InputError(
+            f"structure {structure!r} ({side}): {key} is negative", tag=key, fix="give >= 0"
+        )
+    return float(value)
+
+
+@dataclass(frozen=True)
+class StructureComparison:
+    """Rows of :func:`compare_structures` (one dict per structure) and the settings."""
+
+    rows: list[dict]
+    parameters: dict = field(default_factory=dict)
+
+    @property
+    def deviating(self) -> list[str]:
+        """Structures outside tolerance or outside their uncertainty."""
+        return [
+            r["structure"]
+            for r in self.rows
+            if r["within_tolerance"] is False or r["within_uncertainty"] is False
+        ]
+
+    def to_json(self) -> dict:
+        return {"parameters": dict(self.parameters), "rows": [dict(r) for r in self.rows]}
+
+
+def compare_structures(
+    planned: dict[str, dict],
+    delivered: dict[str, dict],
+    *,
+    tolerance_percent: float | None = None,
+    coverage_k: float = 2.0,
+    tolerances: dict[str, float] | None = None,
+) -> StructureComparison:
+    """Per-structure planned-versus-delivered mean dose (and BED when both give it).
+
+    Args:
+        planned, delivered: ``{name: {"mean_dose_Gy": .., "mean_dose_uncertainty_Gy": ..
+            (optional), "bed_Gy": .. (optional), "category": "organ"|"lesion" (optional)}}``
+            (the ``structures`` block of results.json fits).
+        tolerance_percent: one tolerance for every structure; default by category from
+            ``tolerances`` (organ 10 %, lesion 20 %).
+        coverage_k: coverage factor of the within-uncertainty test.
+        tolerances: overrides of :data:`DEFAULT_TOLERANCES`.
+
+    Returns:
+        :class:`StructureComparison`; structures present on one side only get a row with a
+        note and no flags (``None``).
+    """
+    tol = {**DEFAULT_TOLERANCES, **(tolerances or {})}
+    if not (math.isfinite(coverage_k) and coverage_k > 0):
+        raise InputError(f"coverage_k={coverage_k}", tag="coverage_k", fix="give k > 0")
+    rows = []
+    for name in list(planned) + [n for n in delivered if n not in planned]:
+        p, d = planned.get(name), delivered.get(name)
+        category = ((d or {}).get("category") or (p or {}).get("category") or "organ").lower()
+        row = {"structure": name, "category": category}
+        if p is None or d is None:
+            row.update(
+                within_uncertainty=None,
+                within_tolerance=None,
+                note="only in the delivered values" if p is None else "only in the plan",
+            )
+            rows.append(row)
+            continue
+        pg = _number(p, "mean_dose_Gy", name, "planned", True)
+        dg = _number(d, "mean_dose_Gy", name, "delivered", True)
+        up = _number(p, "mean_dose_uncertainty_Gy", name, "planned", False)
+        ud = _number(d, "mean_dose_uncertainty_Gy", name, "delivered", False)
+        diff = dg - pg
+        uc = math.hypot(up or 0.0, ud or 0.0) if (up is not None or ud is not None) else None
+        limit = tolerance_percent
+        if limit is None:
+            limit = tol[
+                "lesion_mean_dose_percent" if category == "lesion" else "organ_mean_dose_percent"
+            ]
+        rel = 100.0 * diff / pg if pg != 0 else math.copysign(math.inf, diff) if diff else 0.0
+        row.update(
+            planned_Gy=pg,
+            delivered_Gy=dg,
+            difference_Gy=diff,
+            relative_difference_percent=rel,
+            planned_uncertainty_Gy=up,
+            delivered_uncertainty_Gy=ud,
+            combined_uncertainty_Gy=uc,
+            within_uncertainty=None if uc is None else bool(abs(diff) <= coverage_k * uc),
+            tolerance_percent=float(limit),
+            within_tolerance=bool(abs(rel) <= limit),
+            note="" if uc is not None else "no uncertainty given",
+        )
+        bp = _number(p, "bed_Gy", name, "planned", False)
+        bd = _number(d, "bed_Gy", name, "delivered", False)
+        if bp is not None and bd is not None:
+            row.update(bed_planned_Gy=bp, bed_delivered_Gy=bd, bed_difference_Gy=bd - bp)
+        rows.append(row)
+    return StructureComparison(
+        rows=rows,
+        parameters={
+            "coverage_k": coverage_k,
+            "tolerance_percent": tolerance_percent,
+            "tolerances": tol,
+            "difference": "delivered - planned; relative to planned",
+        },
+    )
+
+
+def dose_difference_map(
+    planned: sitk.Image, delivered: sitk.Image, *, percent_of_Gy: float | None = None
+) -> sitk.Image:
+    """``delivered − planned`` on the delivered grid (Gy, or percent of ``percent_of_Gy``).
+
+    ``planned`` is resampled onto the delivered grid by trilinear interpolation (LPS
+    geometry of both images); voxels outside the planned grid are NaN.
+
+    Raises:
+        GeometryError: the grids do not overlap.
+        InputError: ``percent_of_Gy`` not > 0.
+    """
+    from ._grid import check_dose_image
+
+    check_dose_image(planned, "planned")
+    d = check_dose_image(delivered, "delivered")
+    resampled = sitk.Resample(
+        sitk.Cast(planned, sitk.sitkFloat64),
+        delivered,
+        sitk.Transform(),
+        sitk.sitkLinear,
+        math.nan,
+        sitk.sitkFloat64,
+    )
+    p = sitk.GetArrayFromImage(resampled)
+    if np.all(np.isnan(p)):
+        raise GeometryError(
+            "the planned and delivered dose grids do not overlap",
+            tag="planned",
+            fix="check both doses are in the same patient coordinates (frame of reference)",
+        )
+    diff = d - p
+    if percent_of_Gy is not None:
+        if not (math.isfinite(percent_of_Gy) and percent_of_Gy > 0):
+            raise InputError(
+                f"percent_of_Gy={percent_of_Gy}", tag="percent_of_Gy", fix="give a dose > 0"
+            )
+        diff = 100.0 * diff / percent_of_Gy
+    out = sitk.GetImageFromArray(diff.astype(np.float32))
+    out.CopyInformation(delivered)
+    out.SetMetaData("units", "%" if percent_of_Gy is not None else "Gy")
+    return out
+
+
+def compare_dvhs(dvh_a, dvh_b) -> dict:
+    """Differences (b − a) of two :class:`~theranostics.dose.dvh.DVH` objects.
+
+    Returns ``{"metrics": {key: {"a", "b", "difference", "relative_difference_percent"}},
+    "max_volume_difference_percent": .., "at_dose_Gy": ..}``: the largest absolute difference
+    of the cumulative curves (percentage points of each structure's own volume), evaluated
+    exactly at every voxel dose of either structure (the curves are step functions).
+    """
+    metrics = {}
+    for key in dvh_a.metrics:
+        if key in dvh_b.metrics:
+            a, b = float(dvh_a.metrics[key]), float(dvh_b.metrics[key])
+            rel = 100.0 * (b - a) / a if a != 0 else None
+            metrics[key] = {"a": a, "b": b, "difference": b - a, "relative_difference_percent": rel}
+    levels = np.union1d(dvh_a._doses, dvh_b._doses)
+
+    def percent_at(dvh):
+        tail = np.concatenate((np.cumsum(dvh._weights[::-1])[::-1], [0.0]))
+        return 100.0 * tail[np.searchsorted(dvh._doses, levels, side="left")] / tail[0]
+
+    gap = percent_at(dvh_b) - percent_at(dvh_a)
+    worst = int(np.argmax(np.abs(gap)))
+    return {
+        "metrics": metrics,
+        "max_volume_difference_percent": float(gap[worst]),
+        "at_dose_Gy": float(levels[worst]),
+    }
+
+
+@dataclass(frozen=True)
+class ToleranceTable:
+    """Checks against tolerances: rows of ``{"check", "structure", "value", "tolerance",
+    "unit", "passed"}`` and the tolerances used."""
+
+    rows: list[dict]
+    tolerances: dict
+
+    @property
+    def deviations(self) -> list[dict]:
+        """Rows that failed."""
+        return [r for r in self.rows if r["passed"] is False]
+
+    def to_json(self) -> dict:
+        return {
+            "tolerances": dict(self.tolerances),
+            "rows": [dict(r) for r in self.rows],
+            "deviations": len(self.deviations),
+        }
+
+
+def tolerance_table(
+    structures: StructureComparison | None = None,
+    dvhs: dict[str, dict] | None = None,
+    gamma=None,
+    *,
+    categories: dict[str, str] | None = None,
+    tolerances: dict[str, float] | None = None,
+) -> ToleranceTable:
+    """One table flagging every comparison that deviates.
+
+    Args:
+        structures: from :func:`compare_structures` (mean dose: relative difference within
+            tolerance, and within k·u_c when uncertainties were given).
+        dvhs: ``{name: compare_dvhs(...)}``; D-metrics (keys ``D..._Gy``, mean, median) are
+            checked in percent against the organ/lesion DVH tolerance, curves in percentage
+            points.
+        gamma: a :class:`~theranostics.verify.gamma.GammaResult` (or its ``to_json()``);
+            pass rate against the minimum.
+        categories: ``{name: "organ"|"lesion"}`` for the DVH rows (default organ).
+        tolerances: overrides of :data:`DEFAULT_TOLERANCES`.
+    """
+    tol = {**DEFAULT_TOLERANCES, **(tolerances or {})}
+    unknown = sorted(set(tolerances or {}) - set(DEFAULT_TOLERANCES))
+    if unknown:
+        raise InputError(
+            f"unknown tolerance(s) {unknown}",
+            tag="tolerances",
+            fix=f"use keys among {sorted(DEFAULT_TOLERANCES)}",
+        )
+    rows: list[dict] = []
+    for r in structures.rows if structures is not None else []:
+        if r["within_tolerance"] is None:
+            rows.append(
+                {
+                    "check": "mean dose",
+                    "structure": r["structure"],
+                    "value": None,
+                    "tolerance": None,
+                    "unit": "%",
+                    "passed": None,
+                    "note": r["note"],
+                }
+            )
+            continue
+        rows.append(
+            {
+                "check": "mean dose difference",
+                "structure": r["structure"],
+                "value": r["relative_difference_percent"],
+                "tolerance": r["tolerance_percent"],
+                "unit": "%",
+                "passed": r["within_tolerance"],
+                "note": "",
+            }
+        )
+        if r["within_uncertainty"] is not None:
+            k = structures.parameters["coverage_k"]
+            rows.append(
+                {
+                    "check": f"mean dose within k={k:g} uncertainty",
+                    "structure": r["structure"],
+                    "value": r["difference_Gy"],
+                    "tolerance": k * r["combined_uncertainty_Gy"],
+                    "unit": "Gy",
+                    "passed": r["within_uncertainty"],
+                    "note": "",
+                }
+            )
+    for name, comp in (dvhs or {}).items():
+        cat = (categories or {}).get(name, "organ")
+        limit = tol[f"{'lesion' if cat == 'lesion' else 'organ'}_dvh_metric_percent"]
+        for key, m in comp["metrics"].items():
+            if not (key.startswith("D") or key in ("mean_Gy", "median_Gy")):
+                continue
+            rel = m["relative_difference_percent"]
+            rows.append(
+                {
+                    "check": f"DVH {key}",
+                    "structure": name,
+                    "value": rel,
+                    "tolerance": limit,
+                    "unit": "%",
+                    "passed": None if rel is None else bool(abs(rel) <= limit),
+                    "note": "" if rel is not None else "reference value is 0",
+                }
+            )
+        curve = comp["max_volume_difference_percent"]
+        rows.append(
+            {
+                "check": "DVH curve max volume difference",
+                "structure": name,
+                "value": curve,
+                "tolerance": tol["dvh_curve_volume_points"],
+                "unit": "percentage points",
+                "passed": bool(abs(curve) <= tol["dvh_curve_volume_points"]),
+                "note": f"at {comp['at_dose_Gy']:.3g} Gy",
+            }
+        )
+    if gamma is not None:
+        g = gamma.to_json() if hasattr(gamma, "to_json") else dict(gamma)
+        p = g.get("parameters", {})
+        crit = f"{p.get('dose_percent', '?')} %/{p.get('dta_mm', '?')} mm" + (
+            " local" if p.get("local") else " global"
+        )
+        rows.append(
+            {
+                "check": f"gamma pass rate ({crit})",
+                "structure": None,
+                "value": g["pass_rate_percent"],
+                "tolerance": tol["gamma_pass_rate_min_percent"],
+                "unit": "% (minimum)",
+                "passed": bool(g["pass_rate_percent"] >= tol["gamma_pass_rate_min_percent"]),
+                "note": "",
+            }
+        )
+    return ToleranceTable(rows=rows, tolerances=tol)
