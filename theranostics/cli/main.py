@@ -31,6 +31,7 @@ SUBCOMMAND_MODULES = (
     "response",
     "tac",
     "tia",
+    "gamma",
 )
 
 
