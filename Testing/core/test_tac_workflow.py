@@ -310,3 +310,25 @@ def test_workflow_bad_inputs(registered, synthetic_study, tmp_path):
     assert "far.nrrd" in str(exc.value)
     with pytest.raises(InputError, match="twice"):
         run_structure_kinetics(registered, labels, psf_fwhm_mm=12, recovery_table="x.csv")
+
+
+@pytest.mark.slow
+def test_selection_with_gtm_still_uses_every_structure(registered, synthetic_study, organ_kinetics):
+    from theranostics.workflows.kinetics import run_structure_kinetics
+
+    one = run_structure_kinetics(
+        registered,
+        synthetic_study / "truth" / "labels.nrrd",
+        psf_fwhm_mm=organ_kinetics.parameters["psf_fwhm_mm"],
+        structures=["kidney_left"],
+    )
+    assert list(one.structures) == ["kidney_left"]
+    np.testing.assert_allclose(
+        one.structures["kidney_left"].tac.activities_MBq,
+        organ_kinetics.structures["kidney_left"].tac.activities_MBq,
+    )
+    with pytest.raises(InputError, match="not in the file"):
+        run_structure_kinetics(
+            registered, synthetic_study / "truth" / "labels.nrrd", psf_fwhm_mm=12,
+            structures=["pancreas"],
+        )  # fmt: skip

@@ -392,8 +392,24 @@ def run_structure_kinetics(
     notes = list(prepared.notes)
     t0 = time.perf_counter()
     report(progress, 0.7, "loading masks")
-    masks = load_masks(masks_path, prepared.reference, names_file=names_file, structures=structures)
+    # The GTM needs every structure that holds activity, so a selection only filters what
+    # is reported; without the GTM only the selected structures are read.
+    masks = load_masks(
+        masks_path,
+        prepared.reference,
+        names_file=names_file,
+        structures=structures if psf_fwhm_mm is None else None,
+    )
     notes.extend(masks.notes)
+    if structures is not None and psf_fwhm_mm is not None:
+        missing = [s for s in structures if s not in masks.masks]
+        if missing:
+            raise InputError(
+                f"structure(s) {missing} not in the file",
+                path=masks_path,
+                tag="structures",
+                fix=f"choose among: {', '.join(masks.names)}",
+            )
     timing["masks_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     tacs = structure_tacs(
@@ -403,6 +419,8 @@ def run_structure_kinetics(
         psf_fwhm_mm=psf_fwhm_mm,
         progress=scaled(progress, 0.72, 0.9),
     )
+    if structures is not None:
+        tacs = {name: tacs[name] for name in structures}
     timing["tac_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     results: dict[str, StructureKinetics] = {}
