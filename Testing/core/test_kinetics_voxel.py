@@ -105,3 +105,18 @@ def test_chunking_does_not_change_the_result_and_reports_progress(noisy_stack):
     assert np.array_equal(a.tia, b.tia)
     assert len(calls) == 7 and calls[-1] == 1.0
     assert np.array_equal(noisy_stack, before)  # input untouched
+
+
+def test_interpolation_residue_falls_back_instead_of_exploding():
+    """A last value of 1e-19 (resampling residue) must not give an absurd mono-exp TIA."""
+    import numpy as np
+
+    from theranostics.kinetics import voxel_tia
+
+    times = np.array([4.0, 24.0, 96.0, 168.0])
+    good = 100.0 * np.exp(-np.log(2) / 60.0 * times)
+    residue = good.copy()
+    residue[-1] = 1e-19
+    result = voxel_tia(np.stack([good, residue], axis=1), times, physical_half_life_h=159.5)
+    assert result.fallback_mask.tolist() == [False, True]
+    assert result.tia[1] < result.tia[0] * 1.5

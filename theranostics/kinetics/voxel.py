@@ -20,9 +20,11 @@ Models (the structure-level definitions of :mod:`.models` and :mod:`.trapezoid`)
 * ``"trapezoid-fitted-tail"``: trapezoid + ``y_T / lam`` with lam from a log-linear fit of
   the last 3 (2 when T < 4) points; lam < lam_phys is clamped to lam_phys (counted).
 
-Fallback (``fallback_mask``): a mono-exp voxel with a non-positive value at any time, a rate
+Fallback (``fallback_mask``): a mono-exp voxel with a value at any time that is not above
+``RELATIVE_FLOOR`` times its own maximum (zero, negative, or an interpolation residue such as
+1e-19 MBq whose logarithm would wreck the log-linear start), a rate
 below physical decay (including rising curves, lam < 0), or a non-finite result; a
-fitted-tail voxel whose last points are not all positive. These voxels get the
+fitted-tail voxel whose last points are not all above that floor. These voxels get the
 trapezoid-physical TIA. Voxels that are zero at every time get TIA 0 (not a fallback);
 voxels with a non-finite input value get NaN (counted in the summary); voxels outside
 ``mask`` get 0.
@@ -42,6 +44,9 @@ from . import inputs
 from .trapezoid import area_weights, log_linear_coefficients, tail_point_count
 
 VOXEL_MODELS = ("mono-exp", "trapezoid-physical", "trapezoid-fitted-tail")
+#: A voxel value not above this fraction of the voxel's own maximum counts as non-positive
+#: for the exponential fits (its logarithm would dominate the log-linear start).
+RELATIVE_FLOOR = 1e-6
 
 
 @dataclass(frozen=True, eq=False)
@@ -187,10 +192,11 @@ def voxel_tia(
         fb = np.zeros(len(sel), dtype=bool)
         th = np.full(len(sel), np.nan)
         yl = y[:, live]
+        floor = RELATIVE_FLOOR * np.max(np.abs(yl), axis=0) if yl.size else 0.0
         if model == "trapezoid-physical":
             out[live] = _trapezoid_physical(yl, w, lam_phys)
         elif model == "trapezoid-fitted-tail":
-            pos = np.all(yl[-k:] > 0, axis=0)
+            pos = np.all(yl[-k:] > floor, axis=0)
             lam = np.full(yl.shape[1], lam_phys)
             with np.errstate(divide="ignore", invalid="ignore"):
                 fitted = -(c_tail @ np.log(np.where(yl[-k:] > 0, yl[-k:], 1.0)))
@@ -203,7 +209,7 @@ def voxel_tia(
             counts["tail_clamped"] += int(np.sum(clamped))
             counts["fitted"] += int(np.sum(pos))
         else:
-            pos = np.all(yl > 0, axis=0)
+            pos = np.all(yl > floor, axis=0)
             amp = np.full(yl.shape[1], np.nan)
             lam = np.full(yl.shape[1], np.nan)
             if np.any(pos):
