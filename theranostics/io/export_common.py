@@ -40,6 +40,25 @@ def dicom_date_time(moment: datetime) -> tuple[str, str]:
     return moment.strftime("%Y%m%d"), moment.strftime("%H%M%S.%f")
 
 
+def pin_times(ds: Dataset, moment: datetime) -> None:
+    """Set the series, content and instance-creation dates and times (and any contribution
+    datetime) of a highdicom object to ``moment``: highdicom stamps the wall clock, and a
+    pinned time makes the same input give identical bytes."""
+    date, time = dicom_date_time(moment)
+    for keyword, value in (
+        ("SeriesDate", date),
+        ("SeriesTime", time),
+        ("ContentDate", date),
+        ("ContentTime", time),
+        ("InstanceCreationDate", date),
+        ("InstanceCreationTime", time),
+    ):
+        setattr(ds, keyword, value)
+    for item in ds.get("ContributingEquipmentSequence", []):
+        if "ContributionDateTime" in item:
+            item.ContributionDateTime = date + time
+
+
 def save_atomic(ds: Dataset, path: str | Path) -> Path:
     """Write ``ds`` as a DICOM file (with file meta information) to a temporary name in the
     target folder, then move it into place, so that no half-written file is ever visible."""

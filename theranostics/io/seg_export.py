@@ -29,7 +29,7 @@ from .dicom_images import slice_stack_geometry
 from .export_common import (
     check_one_series,
     derived_uid,
-    dicom_date_time,
+    pin_times,
     read_headers,
     save_atomic,
 )
@@ -409,19 +409,7 @@ def _binary_array(image: sitk.Image, name: str) -> np.ndarray:
 def _pin_times_and_uids(seg, moment: datetime, sop_uid: str) -> None:
     # highdicom stamps the wall clock and random dimension-organisation UIDs: pin them so
     # that the same input and content_datetime give identical bytes
-    date, time = dicom_date_time(moment)
-    for keyword, value in (
-        ("SeriesDate", date),
-        ("SeriesTime", time),
-        ("ContentDate", date),
-        ("ContentTime", time),
-        ("InstanceCreationDate", date),
-        ("InstanceCreationTime", time),
-    ):
-        setattr(seg, keyword, value)
-    for item in seg.get("ContributingEquipmentSequence", []):
-        if "ContributionDateTime" in item:
-            item.ContributionDateTime = date + time
+    pin_times(seg, moment)
     dim_uid = derived_uid(sop_uid, "dimension organization")
     for keyword in ("DimensionOrganizationSequence", "DimensionIndexSequence"):
         for item in seg.get(keyword, []):

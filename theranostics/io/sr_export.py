@@ -32,7 +32,7 @@ from pydicom.sr.codedict import codes
 
 from .. import __version__
 from ..errors import InputError, UnitsError
-from .export_common import derived_uid, dicom_date_time, read_headers, save_atomic
+from .export_common import derived_uid, pin_times, read_headers, save_atomic
 from .seg_read import _open as _open_seg
 from .seg_read import _segment_infos, segment_keys
 
@@ -266,7 +266,7 @@ def write_measurement_sr(
     )
     sr.SeriesDescription = series_description
     sr.CodingSchemeIdentificationSequence = [_private_scheme()]
-    _pin_times(sr, content_datetime or datetime.now())
+    pin_times(sr, content_datetime or datetime.now())
     return save_atomic(sr, path)
 
 
@@ -369,22 +369,6 @@ def _private_scheme() -> Dataset:
     item.CodingSchemeName = PRIVATE_SCHEME_NAME
     item.CodingSchemeResponsibleOrganization = "Theranostics project"
     return item
-
-
-def _pin_times(sr, moment: datetime) -> None:
-    date, time = dicom_date_time(moment)
-    for keyword, value in (
-        ("SeriesDate", date),
-        ("SeriesTime", time),
-        ("ContentDate", date),
-        ("ContentTime", time),
-        ("InstanceCreationDate", date),
-        ("InstanceCreationTime", time),
-    ):
-        setattr(sr, keyword, value)
-    for item in sr.get("ContributingEquipmentSequence", []):
-        if "ContributionDateTime" in item:
-            item.ContributionDateTime = date + time
 
 
 def read_measurement_sr(path: str | Path) -> dict[str, dict[str, float]]:
