@@ -30,7 +30,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -136,6 +136,92 @@ def load_masks(
         weights = _seg_weights(path, ref_image, notes, structures, skip_empty)
     else:
         weights = _rtstruct_weights(path, reference, notes, structures, skip_empty)
+    return _mask_set(weights, ref_image, str(path), notes, kind)
+
+
+def masks_from_images(
+    images: Mapping[str, sitk.Image],
+    reference: sitk.Image | QuantitativeImage,
+    *,
+    source: str = "masks in memory",
+    skip_empty: bool = False,
+) -> MaskSet:
+    """A :class:`MaskSet` from binary mask images (e.g. the segments of a Slicer
+    segmentation), put on the reference grid by the same occupancy rule as :func:`load_masks`.
+
+    Args:
+        images: name -> 3D mask (non-zero inside) on any grid in the reference's LPS space.
+        reference: the image whose grid the masks are put on.
+        source: how the masks are named in notes and errors (e.g. the segmentation's name).
+        skip_empty: leave out empty masks (with a note) instead of raising.
+
+    Raises:
+        InputError: no masks, a mask that is not 3D, or an empty mask.
+        GeometryError: a mask does not overlap the reference image.
+    """
+    ref_image = reference.image if isinstance(reference, QuantitativeImage) else reference
+    if not images:
+        raise InputError("no structure masks were given", path=source, fix="draw structures")
+    _check_unique(list(images), Path(source))
+    notes: list[str] = []
+    weights: dict[str, np.ndarray] = {}
+    for name, image in images.items():
+        if image.GetDimension() != 3:
+            raise InputError(f"mask {name!r} is not 3D", path=source, tag=name)
+        binary = sitk.Cast(sitk.NotEqual(image, 0), sitk.sitkUInt8)
+        weights.update(
+            _occupancy_from_labels(binary, {name: 1}, ref_image, Path(source), notes, skip_empty)
+        )
+    return _mask_set(weights, ref_image, source, notes, "images")
+
+
+def resolve_masks(
+    masks: str | Path | MaskSet,
+    reference: sitk.Image | QuantitativeImage,
+    *,
+    names_file: str | Path | None = None,
+    structures: Sequence[str] | None = None,
+) -> MaskSet:
+    """Masks on ``reference``'s grid from a file (:func:`load_masks`) or a ready
+    :class:`MaskSet` (checked to be on that grid; ``structures`` selects from it).
+
+    Raises:
+        GeometryError: a MaskSet on another grid.
+        InputError: a requested structure that is not in the set; errors of
+            :func:`load_masks`.
+    """
+    if not isinstance(masks, MaskSet):
+        return load_masks(masks, reference, names_file=names_file, structures=structures)
+    ref_image = reference.image if isinstance(reference, QuantitativeImage) else reference
+    first = next(iter(masks.weights.values()), None)
+    if first is None or not same_grid(first, ref_image):
+        raise GeometryError(
+            "the masks are not on the reference grid",
+            path=masks.source,
+            fix="build them on the reference image (masks_from_images or load_masks)",
+        )
+    if structures is None:
+        return masks
+    missing = [s for s in structures if s not in masks.masks]
+    if missing:
+        raise InputError(
+            f"structure(s) {missing} not in the masks",
+            path=masks.source,
+            tag="structures",
+            fix=f"choose among: {', '.join(masks.names)}",
+        )
+    return MaskSet(
+        masks={s: masks.masks[s] for s in structures},
+        source=masks.source,
+        notes=list(masks.notes),
+        weights={s: masks.weights[s] for s in structures},
+        format=masks.format,
+        volumes_mL={s: masks.volumes_mL[s] for s in structures},
+    )
+
+
+def _mask_set(weights: dict, ref_image: sitk.Image, source: str, notes, kind: str) -> MaskSet:
+    """Binary masks, weight images and volumes from occupancy arrays on ``ref_image``."""
     voxel_mL = float(np.prod(ref_image.GetSpacing())) / 1000.0
     masks: dict[str, sitk.Image] = {}
     images: dict[str, sitk.Image] = {}
@@ -151,7 +237,7 @@ def load_masks(
         images[name] = _like(w.astype(np.float32), ref_image)
         volumes[name] = float(w.sum(dtype=np.float64)) * voxel_mL
     return MaskSet(
-        masks=masks, source=str(path), notes=notes, weights=images, format=kind, volumes_mL=volumes
+        masks=masks, source=source, notes=notes, weights=images, format=kind, volumes_mL=volumes
     )
 
 

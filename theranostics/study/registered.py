@@ -9,6 +9,7 @@ registered (its transform is the identity).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import SimpleITK as sitk
@@ -81,6 +82,7 @@ def register_study(
     *,
     reference_index: int = 0,
     deformable: bool = False,
+    transforms: Sequence[sitk.Transform | None] | None = None,
     progress: ProgressCallback | None = None,
     **registration_options,
 ) -> RegisteredStudy:
@@ -91,13 +93,24 @@ def register_study(
         reference_index: the time point whose CT is the fixed image and whose SPECT grid
             is the common grid (default the first).
         deformable: add the B-spline stage to every registration.
+        transforms: use these transforms instead of registering (one per time point, ITK
+            convention: reference-CT point -> that session's CT point, LPS mm; ``None`` is the
+            identity), e.g. transforms a user inspected and corrected in Slicer. Their
+            ``registrations`` entries are then ``None``: no registration ran.
         progress: optional ``progress(fraction, message)``.
         registration_options: passed on to :func:`register_ct` (e.g. ``working_spacing_mm``).
 
     Raises:
-        InputError: ``reference_index`` out of range; errors of :func:`register_ct`.
+        InputError: ``reference_index`` out of range, ``transforms`` of the wrong length;
+            errors of :func:`register_ct`.
     """
     count = len(study.time_points)
+    if transforms is not None and len(transforms) != count:
+        raise InputError(
+            f"{len(transforms)} transforms for {count} time points",
+            tag="transforms",
+            fix="give one transform (or None) per time point",
+        )
     if not -count <= reference_index < count:
         raise InputError(
             f"reference_index {reference_index} is out of range for {count} time points",
@@ -118,15 +131,20 @@ def register_study(
                 conservation_report(tp.spect, grid, sitk.Transform(3, sitk.sitkIdentity))
             )
             continue
-        report(step, 0.0, f"registering {tp.name} to {reference.name}")
-        reg = register_ct(
-            reference.ct, tp.ct, deformable=deformable, progress=scaled(step, 0.0, 0.9),
-            **registration_options,
-        )  # fmt: skip
+        if transforms is not None:
+            reg = None
+            transform = transforms[n] or sitk.Transform(3, sitk.sitkIdentity)
+        else:
+            report(step, 0.0, f"registering {tp.name} to {reference.name}")
+            reg = register_ct(
+                reference.ct, tp.ct, deformable=deformable, progress=scaled(step, 0.0, 0.9),
+                **registration_options,
+            )  # fmt: skip
+            transform = reg.transform
         registrations.append(reg)
-        resampled = resample_activity(tp.spect, grid, reg.transform, frame_of_reference_uid=frame)
+        resampled = resample_activity(tp.spect, grid, transform, frame_of_reference_uid=frame)
         images.append(resampled)
-        conservation.append(conservation_report(tp.spect, resampled.image, reg.transform))
+        conservation.append(conservation_report(tp.spect, resampled.image, transform))
     report(progress, 1.0, "time points registered")
     return RegisteredStudy(
         study=study,

@@ -125,8 +125,8 @@ def _check_overlap(weights: dict[str, sitk.Image], images: list[sitk.Image], sou
 
 
 def run_dosimetry(
-    study_dir: str | Path,
-    masks_path: str | Path,
+    study_dir,
+    masks_path,
     *,
     out_dir: str | Path,
     calibration_cps_per_MBq: float | None,
@@ -150,9 +150,13 @@ def run_dosimetry(
     """Post-therapy dosimetry of one cycle, end to end (module docstring for the steps).
 
     Args:
-        study_dir: study folder with the SPECT/CT sessions (DICOM).
+        study_dir: study folder with the SPECT/CT sessions (DICOM), or a study already in
+            memory: a ``SpectStudy`` (:func:`theranostics.study.load_spect_study`, registered
+            here when ``registration``) or a ``RegisteredStudy`` (used as it is; this is how
+            the Slicer module passes transforms the user accepted).
         masks_path: structure masks (DICOM SEG, RTSTRUCT or label map + name table) in the
-            pose of the reference (first) session.
+            pose of the reference (first) session, or a ``MaskSet`` on the reference SPECT
+            grid (:func:`theranostics.io.masks.masks_from_images`).
         out_dir: output folder (created; files replaced atomically).
         calibration_cps_per_MBq: SPECT calibration factor (cps/MBq) for count images.
         plan_path: an RLT plan JSON (``theranostics-plan-rlt/1``) to compare with; refused
@@ -180,7 +184,8 @@ def run_dosimetry(
         InputError subclasses: bad study, masks (GeometryError when they do not overlap the
         SPECT), plan from another patient, unknown method.
     """
-    from ..io.masks import load_masks
+    from ..io.masks import resolve_masks
+    from ..study import register_study
     from .dosimetry_exports import read_plan, write_all
     from .kinetics import prepare_study
 
@@ -197,8 +202,8 @@ def run_dosimetry(
     timing: dict[str, float] = {}
     notes: list[str] = []
     parameters = {
-        "study_dir": str(study_dir),
-        "masks": str(masks_path),
+        "study_dir": _source_of(study_dir),
+        "masks": str(getattr(masks_path, "source", masks_path)),
         "plan": None if plan_path is None else str(plan_path),
         "calibration_cps_per_MBq": calibration_cps_per_MBq,
         "method": method,
@@ -217,31 +222,23 @@ def run_dosimetry(
 
     # 1. study --------------------------------------------------------------------------
     t0 = time.perf_counter()
-    folder = Path(study_dir)
-    if not folder.is_dir():
-        raise InputError("study folder not found", path=folder, fix="give the study folder")
-    from ..study import load_spect_study, register_study
-
-    loaded = load_spect_study(
-        folder,
-        calibration_cps_per_MBq=calibration_cps_per_MBq,
-        progress=scaled(progress, 0.0, 0.1),
-    )
+    loaded, registered = _study_of(study_dir, calibration_cps_per_MBq, progress)
     timing["load_s"] = time.perf_counter() - t0
     plan_doc = read_plan(plan_path, loaded) if plan_path is not None else None
     # 2. masks --------------------------------------------------------------------------
     t0 = time.perf_counter()
     report(progress, 0.1, "loading masks")
     reference = loaded.time_points[0].spect.image  # the grid prepare_study resamples onto
-    mask_set = load_masks(masks_path, reference, names_file=names_file)
+    mask_set = resolve_masks(masks_path, reference, names_file=names_file)
     notes.extend(mask_set.notes)
-    _check_overlap(mask_set.weights, [reference], str(masks_path))
+    _check_overlap(mask_set.weights, [reference], mask_set.source)
     timing["masks_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    registered = loaded
-    if registration and len(loaded.time_points) > 1:
-        registered = register_study(loaded, progress=scaled(progress, 0.1, 0.35))
+    if registered is None:
+        registered = loaded
+        if registration and len(loaded.time_points) > 1:
+            registered = register_study(loaded, progress=scaled(progress, 0.1, 0.35))
     # a registered study is used as it is; an unregistered one is resampled (identity)
     prepared = prepare_study(registered, registration=False, progress=scaled(progress, 0.35, 0.4))
     notes.extend(prepared.notes)
@@ -263,7 +260,6 @@ def run_dosimetry(
         loaded,
         prepared,
         registered,
-        masks_path,
         mask_set,
         names_file=names_file,
         model=model,
@@ -416,7 +412,11 @@ def run_dosimetry(
         result,
         out,
         loaded=loaded,
-        inputs=[folder, Path(masks_path)] + ([Path(plan_path)] if plan_path else []),
+        inputs=[
+            p
+            for p in (_path_of(study_dir), _path_of(masks_path), plan_path, planned_dose_path)
+            if p is not None
+        ],
         timing=timing,
         started=started,
         write_report=write_report,
@@ -424,6 +424,39 @@ def run_dosimetry(
     )
     report(progress, 1.0, "dosimetry done")
     return result
+
+
+def _study_of(study, calibration_cps_per_MBq, progress):
+    """``(loaded SpectStudy, RegisteredStudy or None)`` from a folder or a study in memory."""
+    from ..study import load_spect_study
+
+    if hasattr(study, "spect_on_reference"):  # a RegisteredStudy: transforms already chosen
+        return study.study, study
+    if hasattr(study, "time_points"):
+        return study, None
+    folder = Path(study)
+    if not folder.is_dir():
+        raise InputError("study folder not found", path=folder, fix="give the study folder")
+    loaded = load_spect_study(
+        folder,
+        calibration_cps_per_MBq=calibration_cps_per_MBq,
+        progress=scaled(progress, 0.0, 0.1),
+    )
+    return loaded, None
+
+
+def _path_of(source) -> Path | None:
+    """The file or folder behind an input (hashed into the provenance), if there is one."""
+    if isinstance(source, (str, Path)):
+        return Path(source)
+    root = getattr(getattr(source, "study", source), "root", "") or getattr(source, "source", "")
+    return Path(root) if root and Path(root).exists() else None
+
+
+def _source_of(study) -> str:
+    """How the study is named in the provenance: its folder, or 'in memory'."""
+    path = _path_of(study)
+    return str(path) if path is not None else "study in memory (Slicer scene)"
 
 
 def _gamma(path, delivered: sitk.Image, criteria) -> tuple[dict, sitk.Image]:

@@ -47,7 +47,6 @@ def structure_tia(
     loaded,
     prepared,
     registered,
-    masks_path,
     mask_set,
     *,
     names_file=None,
@@ -69,7 +68,7 @@ def structure_tia(
 
         res = run_structure_kinetics(
             registered,
-            masks_path,
+            mask_set,
             names_file=names_file,
             model=model,
             psf_fwhm_mm=psf_fwhm_mm,

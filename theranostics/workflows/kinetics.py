@@ -310,7 +310,7 @@ class StructureKineticsResult:
 
 def run_structure_kinetics(
     study,
-    masks_path: str | Path,
+    masks_path,
     *,
     calibration_cps_per_MBq: float | None = None,
     names_file: str | Path | None = None,
@@ -331,7 +331,8 @@ def run_structure_kinetics(
     Args:
         study: study folder, ``SpectStudy`` or ``RegisteredStudy`` (see :func:`prepare_study`).
         masks_path: DICOM SEG, RTSTRUCT or label map (+ ``names_file``) in the pose of the
-            reference session (:func:`theranostics.io.masks.load_masks`).
+            reference session (:func:`theranostics.io.masks.load_masks`), or a ``MaskSet``
+            already on the reference SPECT grid (:func:`theranostics.io.masks.masks_from_images`).
         calibration_cps_per_MBq: SPECT calibration (cps/MBq) for count images.
         names_file, structures: name table of a label map; structures to keep.
         model: ``"auto"`` or a model of :data:`theranostics.kinetics.MODEL_NAMES`.
@@ -351,7 +352,7 @@ def run_structure_kinetics(
         (TimingError). A structure whose curve cannot be fitted (e.g. zero activity) is
         listed in ``failed`` instead, unless every structure fails.
     """
-    from ..io.masks import load_masks
+    from ..io.masks import resolve_masks
     from ..kinetics.fit import fit_tac
     from ..kinetics.recovery import RecoveryTable, apply_recovery
     from ..kinetics.tac import structure_tacs
@@ -366,7 +367,7 @@ def run_structure_kinetics(
     if isinstance(recovery_table, (str, Path)):
         recovery_table = RecoveryTable.from_file(recovery_table)
     parameters = {
-        "masks": str(masks_path),
+        "masks": str(getattr(masks_path, "source", masks_path)),
         "names_file": None if names_file is None else str(names_file),
         "structures": structures,
         "calibration_cps_per_MBq": calibration_cps_per_MBq,
@@ -394,7 +395,7 @@ def run_structure_kinetics(
     report(progress, 0.7, "loading masks")
     # The GTM needs every structure that holds activity, so a selection only filters what
     # is reported; without the GTM only the selected structures are read.
-    masks = load_masks(
+    masks = resolve_masks(
         masks_path,
         prepared.reference,
         names_file=names_file,
@@ -406,7 +407,7 @@ def run_structure_kinetics(
         if missing:
             raise InputError(
                 f"structure(s) {missing} not in the file",
-                path=masks_path,
+                path=str(getattr(masks_path, "source", masks_path)),
                 tag="structures",
                 fix=f"choose among: {', '.join(masks.names)}",
             )
