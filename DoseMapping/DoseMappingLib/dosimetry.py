@@ -15,8 +15,6 @@ import SimpleITK as sitk
 import slicer
 import vtk
 
-from theranostics.workflows.dosimetry_metrics import cumulative_dvh
-
 from .dose import dose_volume_node
 
 DOSE_COLUMN = "dose_Gy"
@@ -72,23 +70,18 @@ def _strings(name: str, values) -> vtk.vtkStringArray:
 
 
 def dvh_table_node(result, scene, name: str = "DVH", bins: int = 200):
-    """Cumulative DVHs (mass-weighted, fractional occupancy) of every structure: column
-    ``dose_Gy`` + one column per structure in percent of its mass."""
-    dose = sitk.GetArrayViewFromImage(result.dose_Gy)
-    top = float(dose.max())
+    """Cumulative DVHs (mass-weighted, fractional occupancy; ``result.dvhs``) of every
+    structure on one dose axis of ``bins`` + 1 points from 0 to 5 % above the maximum dose
+    (so that every curve ends at 0): column ``dose_Gy`` + one column per structure in
+    percent of its mass."""
+    top = 1.05 * float(sitk.GetArrayViewFromImage(result.dose_Gy).max())
+    axis = np.linspace(0.0, top, bins + 1)
     node = scene.AddNewNodeByClass("vtkMRMLTableNode", name)
     table = node.GetTable()
-    edges = None
-    for structure, weight in result.weights.items():
-        if structure not in result.results["structures"]:
-            continue
-        w = sitk.GetArrayViewFromImage(weight)
-        idx = np.nonzero(w > 0)
-        edges, volume = cumulative_dvh(dose[idx], w[idx], bins=bins, max_Gy=top)
-        if table.GetNumberOfColumns() == 0:
-            table.AddColumn(_double(DOSE_COLUMN, edges))
-            node.SetColumnUnitLabel(DOSE_COLUMN, "Gy")
-        table.AddColumn(_double(structure, volume))
+    table.AddColumn(_double(DOSE_COLUMN, axis))
+    node.SetColumnUnitLabel(DOSE_COLUMN, "Gy")
+    for structure, dvh in result.dvhs.items():
+        table.AddColumn(_double(structure, dvh.volume_percent_at(axis)))
         node.SetColumnUnitLabel(structure, "%")
     node.SetAttribute(DOSIMETRY_TABLE_ATTRIBUTE, "dvh")
     node.Modified()

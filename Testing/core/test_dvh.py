@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from theranostics.dose.dvh import dose_volume_histogram, occupancy_on_grid
+from theranostics.dose.dvh import dose_volume_histogram, dvh_from_samples, occupancy_on_grid
 from theranostics.errors import GeometryError, InputError
 
 R_MM, D0_GY = 30.0, 10.0
@@ -127,3 +127,56 @@ def test_bad_input():
         dose_volume_histogram(bad, mask)
     with pytest.raises(InputError, match="dose_relative_sd"):
         dose_volume_histogram(dose, mask, dose_relative_sd=-1)
+
+
+# --- DVH from voxel samples (the dosimetry workflow's mass-weighted DVH) -------------------
+def test_samples_uniform_dose_all_metrics_equal():
+    dvh = dvh_from_samples(np.full(50, 7.0), np.ones(50), voxel_mL=0.1, v_doses_Gy=(5.0, 10.0))
+    for key in ("mean_Gy", "median_Gy", "D98_Gy", "D50_Gy", "D2_Gy"):
+        assert dvh.metrics[key] == pytest.approx(7.0)
+    assert dvh.metrics["V5Gy_percent"] == 100.0 and dvh.metrics["V10Gy_percent"] == 0.0
+    assert dvh.total_volume_mL == pytest.approx(5.0)
+
+
+def test_samples_linear_dose_closed_form():
+    # dose uniform on [0, 10] Gy over equal masses: D_x = 10 (1 - x/100), V_5 = 50 %
+    d = np.linspace(0.0, 10.0, 100001)
+    dvh = dvh_from_samples(d, np.ones_like(d), voxel_mL=1e-3, v_doses_Gy=(5.0,))
+    m = dvh.metrics
+    assert m["mean_Gy"] == pytest.approx(5.0, abs=1e-6)
+    assert m["D98_Gy"] == pytest.approx(0.2, abs=1e-3)
+    assert m["D2_Gy"] == pytest.approx(9.8, abs=1e-3)
+    assert m["D50_Gy"] == pytest.approx(5.0, abs=1e-3)
+    assert m["V5Gy_percent"] == pytest.approx(50.0, abs=0.01)
+
+
+def test_samples_mass_weighting_and_common_axis():
+    # occupancy 1 everywhere; one voxel of density 3 at 2 Gy, three of density 1 at 4 Gy:
+    # half of the mass at each dose, but a quarter of the volume at 2 Gy
+    dose, occ, rho = np.array([2.0, 4.0, 4.0, 4.0]), np.ones(4), np.array([3.0, 1, 1, 1])
+    by_mass = dvh_from_samples(dose, occ, voxel_mL=1.0, density_g_per_mL=rho, v_doses_Gy=(3.0,))
+    by_volume = dvh_from_samples(dose, occ, voxel_mL=1.0, v_doses_Gy=(3.0,))
+    assert by_mass.metrics["mean_Gy"] == pytest.approx(3.0)
+    assert by_mass.metrics["V3Gy_percent"] == pytest.approx(50.0)
+    assert by_volume.metrics["mean_Gy"] == pytest.approx(3.5)
+    assert by_volume.metrics["V3Gy_percent"] == pytest.approx(75.0)
+    assert by_mass.parameters["total_mass_g"] == pytest.approx(6.0)
+    assert by_mass.total_volume_mL == pytest.approx(4.0)
+    axis = np.array([0.0, 2.0, 3.0, 4.0, 4.5])
+    np.testing.assert_allclose(by_mass.volume_percent_at(axis), [100, 100, 50, 50, 0])
+
+
+def test_samples_uncertainty_scales_with_the_dose_scale():
+    dvh = dvh_from_samples(
+        np.linspace(1.0, 3.0, 11), np.ones(11), voxel_mL=1.0, dose_relative_sd=0.1
+    )
+    assert dvh.uncertainties["mean_Gy"] == pytest.approx(0.1 * dvh.metrics["mean_Gy"])
+
+
+def test_samples_refuse_bad_weights_and_nan():
+    with pytest.raises(InputError, match="non-negative weight"):
+        dvh_from_samples(np.ones(3), np.zeros(3), voxel_mL=1.0)
+    with pytest.raises(InputError, match="non-negative weight"):
+        dvh_from_samples(np.ones(3), np.ones(2), voxel_mL=1.0)
+    with pytest.raises(InputError, match="NaN"):
+        dvh_from_samples(np.array([1.0, np.nan]), np.ones(2), voxel_mL=1.0)

@@ -17,6 +17,7 @@ import slicer
 from DoseMappingLib.dose import is_dose_volume_node
 from DoseMappingLib.dosimetry import DOSE_COLUMN, add_dosimetry_to_scene
 
+from theranostics.dose.dvh import dvh_from_samples
 from theranostics.workflows.dosimetry import DosimetryResult
 
 
@@ -70,6 +71,7 @@ def _result(with_plan: bool) -> DosimetryResult:
         weights={"kidney_left": sitk.Cast(m, sitk.sitkFloat32)},
         kinetics={},
         comparison=comparison,
+        dvhs={"kidney_left": dvh_from_samples(dose[mask > 0], np.ones(16), voxel_mL=0.064)},
     )
 
 

@@ -86,6 +86,14 @@ class DVH:
         fraction = inside / float(np.sum(self._weights))
         return 100.0 * fraction, fraction * self.total_volume_mL
 
+    def volume_percent_at(self, doses_Gy) -> np.ndarray:
+        """Percentage of the structure receiving at least each of ``doses_Gy`` (exact: the
+        cumulative curve is a step function of the voxel doses), e.g. to tabulate several
+        structures on one dose axis."""
+        levels = np.asarray(doses_Gy, dtype=float)
+        tail = np.concatenate((np.cumsum(self._weights[::-1])[::-1], [0.0]))
+        return 100.0 * tail[np.searchsorted(self._doses, levels, side="left")] / tail[0]
+
     def to_json(self) -> dict:
         """Metrics, uncertainties, parameters and the curve, JSON-serialisable."""
         return {
@@ -229,7 +237,61 @@ def dose_volume_histogram(
             fix="check the mask and the dose share the same patient coordinates",
         )
     values = sitk.GetArrayFromImage(dose)[selected].astype(float)
-    w = weights[selected]
+    same = _same_grid(mask, dose)
+    dvh = dvh_from_samples(
+        values,
+        weights[selected],
+        voxel_mL=float(np.prod(dose.GetSpacing())) / 1000.0,
+        bin_width_Gy=bin_width_Gy,
+        d_percents=d_percents,
+        v_doses_Gy=v_doses_Gy,
+        dose_relative_sd=dose_relative_sd,
+        boundary="voxel-centre inclusion"
+        if same
+        else f"fractional occupancy ({supersampling}^3 sub-voxels)",
+    )
+    dvh.parameters.update(mask_on_dose_grid=same, supersampling=supersampling)
+    report(progress, 1.0, "DVH done")
+    return dvh
+
+
+def dvh_from_samples(
+    doses_Gy: np.ndarray,
+    occupancy: np.ndarray,
+    *,
+    voxel_mL: float,
+    density_g_per_mL: np.ndarray | None = None,
+    bin_width_Gy: float | None = None,
+    d_percents: tuple[float, ...] = DEFAULT_D_PERCENTS,
+    v_doses_Gy: tuple[float, ...] = (),
+    dose_relative_sd: float = 0.0,
+    boundary: str = "fractional occupancy",
+) -> DVH:
+    """A DVH (module rules) from the voxels of one structure, already selected.
+
+    Args:
+        doses_Gy: dose of each voxel touching the structure (Gy), 1-D.
+        occupancy: fraction of each voxel inside the structure, in (0, 1].
+        voxel_mL: voxel volume (mL).
+        density_g_per_mL: mass density of each voxel: the histogram is then **mass**-weighted
+            (``w = occupancy · density``; fractions are of the structure's mass, as dose is
+            energy per mass) and ``total_mass_g`` is reported; ``None``: volume-weighted.
+        bin_width_Gy, d_percents, v_doses_Gy, dose_relative_sd: see
+            :func:`dose_volume_histogram`.
+        boundary: how the occupancy was obtained (recorded in ``parameters``).
+
+    Raises:
+        InputError: mismatched or negative weights, an empty structure, NaN doses.
+    """
+    values = np.asarray(doses_Gy, dtype=float).ravel()
+    occ = np.asarray(occupancy, dtype=float).ravel()
+    w = occ if density_g_per_mL is None else occ * np.asarray(density_g_per_mL, float).ravel()
+    if values.shape != w.shape or values.size == 0 or not np.all(w >= 0) or w.sum() <= 0:
+        raise InputError(
+            "a DVH needs one non-negative weight per dose value and a positive total",
+            tag="weights",
+            fix="pass the structure's voxel doses with their occupancy (and density)",
+        )
     if not np.all(np.isfinite(values)):
         raise InputError(
             f"{int(np.count_nonzero(~np.isfinite(values)))} NaN/infinite dose voxel(s) in the "
@@ -239,9 +301,8 @@ def dose_volume_histogram(
         )
     order = np.argsort(values, kind="stable")
     values, w = values[order], w[order]
-    voxel_mL = float(np.prod(dose.GetSpacing())) / 1000.0
     total = float(np.sum(w))
-    total_mL = total * voxel_mL
+    total_mL = float(np.sum(occ)) * voxel_mL
     width = bin_width_Gy or _nice_width(max(values[-1], 0.0) - min(values[0], 0.0))
     start = math.floor(min(values[0], 0.0) / width) * width
     axis = start + width * np.arange(math.ceil((values[-1] - start) / width) + 2)
@@ -250,18 +311,15 @@ def dose_volume_histogram(
     dvh = DVH(
         dose_Gy=axis,
         volume_percent=100.0 * at_least / total,
-        volume_mL=at_least * voxel_mL,
+        volume_mL=at_least / total * total_mL,
         total_volume_mL=total_mL,
         metrics={},
         uncertainties={},
         parameters={
             "bin_width_Gy": width,
             "voxel_volume_mL": voxel_mL,
-            "mask_on_dose_grid": _same_grid(mask, dose),
-            "supersampling": supersampling,
-            "boundary": "voxel-centre inclusion"
-            if _same_grid(mask, dose)
-            else f"fractional occupancy ({supersampling}^3 sub-voxels)",
+            "weighting": "volume" if density_g_per_mL is None else "mass (occupancy x density)",
+            "boundary": boundary,
             "quantile_rule": "Hazen (midpoint plotting positions), linear",
             "dose_relative_sd": dose_relative_sd,
             "voxels": int(values.size),
@@ -269,6 +327,8 @@ def dose_volume_histogram(
         _doses=values,
         _weights=w,
     )
+    if density_g_per_mL is not None:
+        dvh.parameters["total_mass_g"] = total * voxel_mL
     metrics = dvh.metrics
     metrics["mean_Gy"] = float(np.sum(w * values) / total)
     metrics["median_Gy"] = dvh.dose_at_volume_Gy(50.0)
@@ -287,5 +347,4 @@ def dose_volume_histogram(
         slope = (dvh.volume_at_dose(x - h)[0] - dvh.volume_at_dose(x + h)[0]) / (2 * h)
         u[f"{name}_percent"] = abs(x) * slope * dose_relative_sd
         u[f"{name}_mL"] = u[f"{name}_percent"] / 100.0 * total_mL
-    report(progress, 1.0, "DVH done")
     return dvh

@@ -225,12 +225,7 @@ def compare_dvhs(dvh_a, dvh_b) -> dict:
             rel = 100.0 * (b - a) / a if a != 0 else None
             metrics[key] = {"a": a, "b": b, "difference": b - a, "relative_difference_percent": rel}
     levels = np.union1d(dvh_a._doses, dvh_b._doses)
-
-    def percent_at(dvh):
-        tail = np.concatenate((np.cumsum(dvh._weights[::-1])[::-1], [0.0]))
-        return 100.0 * tail[np.searchsorted(dvh._doses, levels, side="left")] / tail[0]
-
-    gap = percent_at(dvh_b) - percent_at(dvh_a)
+    gap = dvh_b.volume_percent_at(levels) - dvh_a.volume_percent_at(levels)
     worst = int(np.argmax(np.abs(gap)))
     return {
         "metrics": metrics,

@@ -62,6 +62,9 @@ class DosimetryResult:
         masks: binary masks on the reference grid; ``weights`` fractional occupancy.
         kinetics: per structure ``{"times_h", "activities_MBq", "fit"}`` for the report.
         comparison: planned-versus-delivered rows (empty without a plan).
+        dose_difference_Gy: delivered minus planned map (with a planned dose map).
+        dvhs: per structure the mass-weighted :class:`~theranostics.dose.dvh.DVH` of the
+            dose map.
         files: name -> path of every file written.
     """
 
@@ -77,6 +80,7 @@ class DosimetryResult:
     kinetics: dict[str, dict]
     comparison: list[dict] = field(default_factory=list)
     dose_difference_Gy: sitk.Image | None = None
+    dvhs: dict = field(default_factory=dict)
     files: dict[str, Path] = field(default_factory=dict)
 
 
@@ -286,6 +290,7 @@ def run_dosimetry(
 
     # 5. dose and BED maps ----------------------------------------------------------------
     from ..dose.compute import compute_dose
+    from ..dose.dvh import dvh_from_samples
     from ..radiobiology import bed_map_Gy
 
     t0 = time.perf_counter()
@@ -318,19 +323,29 @@ def run_dosimetry(
     activity_MBq = float(loaded.administration.activity_MBq or math.nan)
     voxel_mL = float(np.prod(reference.GetSpacing())) / 1000.0
     structures: dict[str, dict] = {}
+    dvhs: dict = {}
     for name, weight in mask_set.weights.items():
         if name not in kin["structures"]:
             continue
         k = kin["structures"][name]
         w = sitk.GetArrayViewFromImage(weight).astype(np.float64)
         idx = np.nonzero(w > 0)
-        mass_v = w[idx] * rho[idx] * voxel_mL
-        mass_g = float(mass_v.sum())
+        mass_g = float(np.dot(w[idx], rho[idx])) * voxel_mL
         tia_vox = float(np.dot(w[idx], tia_arr[idx]))
         scale = k["tia_MBq_h"] / tia_vox if tia_vox > 0 else 1.0
-        metrics = dm.dvh_metrics(dose[idx], mass_v)
-        mean_dose = scale * metrics["mean_Gy"]
         rel_u = k["tia_uncertainty_MBq_h"] / k["tia_MBq_h"] if k["tia_MBq_h"] > 0 else 0.0
+        dvh = dvh_from_samples(
+            dose[idx],
+            w[idx],
+            voxel_mL=voxel_mL,
+            density_g_per_mL=rho[idx],
+            d_percents=dm.DVH_D_PERCENTS,
+            v_doses_Gy=dm.DEFAULT_V_THRESHOLDS_GY,
+            dose_relative_sd=rel_u,
+        )
+        dvhs[name] = dvh
+        metrics = dvh.metrics
+        mean_dose = scale * metrics["mean_Gy"]
         a, r, source = dm.lq_parameters(name)
         t_eff = k["effective_half_life_h"] or prepared.physical_half_life_h
         bed_s = float(bed_map_Gy(mean_dose, t_eff, a, r))
@@ -349,7 +364,11 @@ def run_dosimetry(
             "lq_source": source,
             "dose_per_activity_Gy_per_GBq": mean_dose / (activity_MBq / 1000.0),
             "partial_volume_scale": scale,
-            "dvh": {**metrics, "bed_mean_Gy": float(np.dot(bed[idx], mass_v) / mass_g)},
+            "dvh": {
+                **metrics,
+                "bed_mean_Gy": float(np.dot(bed[idx], w[idx] * rho[idx]) * voxel_mL / mass_g),
+            },
+            "dvh_uncertainty": dict(dvh.uncertainties),
             "kinetic_model": k["model"],
         }
     comparison = []
@@ -364,11 +383,21 @@ def run_dosimetry(
         if missing:
             notes.append(f"plan structures without a delivered dose: {', '.join(missing)}")
     timing["structures_s"] = time.perf_counter() - t0
-    gamma, difference = None, None
+    gamma, difference, dvh_comparison, tolerances = None, None, None, None
     if planned_dose_path is not None:
         t0 = time.perf_counter()
-        gamma, difference = _gamma(planned_dose_path, _image(dose, reference), gamma_criteria)
-        timing["gamma_s"] = time.perf_counter() - t0
+        report(progress, 0.88, "gamma index and DVH comparison with the planned dose map")
+        planned = _read_planned_dose(planned_dose_path)
+        delivered_img = _image(dose, reference)
+        gamma = _gamma(planned, delivered_img, gamma_criteria)
+        planned_on_grid = sitk.GetArrayFromImage(
+            sitk.Resample(planned, delivered_img, sitk.Transform(), sitk.sitkLinear, 0.0)
+        ).astype(np.float64)
+        difference = _image(dose - planned_on_grid, reference)
+        dvh_comparison, tolerances = _dvh_comparison(
+            planned_on_grid, dvhs, mask_set.weights, rho, voxel_mL, gamma["global"]
+        )
+        timing["verification_s"] = time.perf_counter() - t0
 
     results = {
         "schema": "theranostics-dosimetry/1",
@@ -387,6 +416,8 @@ def run_dosimetry(
         "structures": structures,
         "plan_comparison": comparison,
         "gamma": gamma,
+        "dvh_comparison": dvh_comparison,
+        "tolerance_table": tolerances,
         "registration": [
             _without_timing(r, i, timing) for i, r in enumerate(prepared.registration)
         ],
@@ -406,6 +437,7 @@ def run_dosimetry(
         kinetics=kin["curves"],
         comparison=comparison,
         dose_difference_Gy=difference,
+        dvhs=dvhs,
     )
     t0 = time.perf_counter()
     write_all(
@@ -459,24 +491,58 @@ def _source_of(study) -> str:
     return str(path) if path is not None else "study in memory (Slicer scene)"
 
 
-def _gamma(path, delivered: sitk.Image, criteria) -> tuple[dict, sitk.Image]:
-    """Global 3D gamma of the delivered dose against the planned map, and the difference map
-    (delivered - planned, planned interpolated linearly onto the delivered grid, 0 outside)."""
-    from ..verify.gamma import gamma_index
-
+def _read_planned_dose(path) -> sitk.Image:
+    """The planned dose map (Gy) from a NRRD/NIfTI/MHA file, as float32."""
     p = Path(path)
     if not p.is_file():
         raise InputError("planned dose file not found", path=p, fix="check the path")
     try:
-        planned = sitk.Cast(sitk.ReadImage(str(p)), sitk.sitkFloat32)
+        return sitk.Cast(sitk.ReadImage(str(p)), sitk.sitkFloat32)
     except RuntimeError as exc:
         raise InputError(f"cannot read the planned dose ({exc})", path=p) from None
+
+
+def _gamma(planned: sitk.Image, delivered: sitk.Image, criteria) -> dict:
+    """Global and local 3D gamma of the delivered dose against the planned map (reference),
+    on their own grids (:func:`theranostics.verify.gamma.gamma_index`)."""
+    from ..verify.gamma import gamma_index
+
     dose_percent, dta_mm, cutoff = criteria
-    result = gamma_index(
-        planned, delivered, dose_percent=dose_percent, dta_mm=dta_mm, cutoff_percent=cutoff
-    )
-    on_grid = sitk.Resample(planned, delivered, sitk.Transform(), sitk.sitkLinear, 0.0)
-    return {"global": result.to_json()}, sitk.Subtract(delivered, on_grid)
+    return {
+        kind: gamma_index(
+            planned,
+            delivered,
+            dose_percent=dose_percent,
+            dta_mm=dta_mm,
+            cutoff_percent=cutoff,
+            local=kind == "local",
+        ).to_json()
+        for kind in ("global", "local")
+    }
+
+
+def _dvh_comparison(planned, dvhs, weights, rho, voxel_mL, gamma_global):
+    """Per structure: the planned map's DVH on the same occupancy and density as the
+    delivered one (:func:`theranostics.verify.compare.compare_dvhs`, delivered minus
+    planned), and the tolerance table of those DVHs and the global gamma."""
+    from ..dose.dvh import dvh_from_samples
+    from ..verify.compare import compare_dvhs, tolerance_table
+
+    out = {}
+    for name, delivered in dvhs.items():
+        w = sitk.GetArrayViewFromImage(weights[name]).astype(np.float64)
+        idx = np.nonzero(w > 0)
+        planned_dvh = dvh_from_samples(
+            planned[idx],
+            w[idx],
+            voxel_mL=voxel_mL,
+            density_g_per_mL=rho[idx],
+            d_percents=dm.DVH_D_PERCENTS,
+        )
+        out[name] = compare_dvhs(planned_dvh, delivered)
+    categories = {n: _category(n) for n in out}
+    table = tolerance_table(dvhs=out, gamma=gamma_global, categories=categories)
+    return out, table.to_json()
 
 
 def _without_timing(reg: dict | None, index: int, timing: dict) -> dict | None:

@@ -233,6 +233,16 @@ def write_all(
     else:
         notes.append("no reference CT files: DICOM RT Dose, SEG and SR not written")
     timing["dicom_s"] = time.perf_counter() - t0
+    converter = None
+    if write_report:
+        from ..report.pdf import available_converter
+
+        converter = available_converter()
+        if converter is None:
+            notes.append(
+                "report.pdf not written: no HTML-to-PDF converter (pip install weasyprint, "
+                "or wkhtmltopdf/Chromium on the PATH); report.html is the full report"
+            )
     report(progress, 0.6, "writing tables")
     _atomic_text(out / "results.csv", _csv_text(result.results["structures"]))
     files["csv"] = out / "results.csv"
@@ -252,6 +262,11 @@ def write_all(
         from .dosimetry_report import write_report as _write_report
 
         files["report"] = _write_report(result, out / "report.html")
+        if converter is not None:
+            from ..report.pdf import html_to_pdf
+
+            report(progress, 0.9, f"converting the report to PDF ({converter})")
+            files["report_pdf"] = html_to_pdf(files["report"], converter=converter)
     result.files = files
 
 

@@ -1,25 +1,21 @@
-"""Per-structure dose figures for the dosimetry workflow: DVH metrics on fractional masks,
-tissue parameters per structure, and the planned-versus-delivered comparison.
+"""Per-structure settings of the dosimetry workflow: which DVH levels are reported, tissue
+(linear-quadratic) parameters per structure, and the planned-versus-delivered mean-dose
+comparison against an RLT plan.
 
-DVH on fractional occupancy: every voxel of the dose grid contributes its occupancy ``w``
-(fraction of the voxel inside the structure, :mod:`theranostics.io.masks`) times its mass
-(``w · rho · V``) to the structure, so a boundary voxel counts by the part of it that lies
-inside; nothing is thresholded. ``D_x`` is the minimum dose received by the hottest ``x`` %
-of the structure's mass (ICRU Report 83, 2010, section 3.4), read from the cumulative
-mass-weighted histogram by linear interpolation between sorted voxel doses.
+The DVHs themselves are :func:`theranostics.dose.dvh.dvh_from_samples`, mass-weighted on
+fractional occupancy: every voxel of the dose grid contributes its occupancy ``w`` (fraction
+of the voxel inside the structure, :mod:`theranostics.io.masks`) times its density, so a
+boundary voxel counts by the part of it that lies inside; nothing is thresholded.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-
-import numpy as np
-
-from ..errors import InputError
 
 #: V_x thresholds reported by default (Gy).
 DEFAULT_V_THRESHOLDS_GY = (5.0, 10.0, 20.0, 23.0, 30.0)
+#: D_x levels reported by default (percent of the structure's mass).
+DVH_D_PERCENTS = (98.0, 50.0, 2.0)
 
 #: α/β (Gy) and repair half-time (h) for structures with no entry in the tissue table:
 #: α/β = 3 Gy, the generic late-responding normal-tissue value (Fowler JF, The
@@ -62,67 +58,6 @@ def lq_parameters(name: str) -> tuple[float, float, str]:
         return DEFAULT_ALPHA_BETA_GY, DEFAULT_REPAIR_HALF_TIME_H, "default (Fowler 1989)"
     p = tissue_parameters(tissue)
     return p.alpha_beta_Gy, p.repair_half_time_h, f"tissue table: {tissue}"
-
-
-def dvh_metrics(
-    dose_Gy: np.ndarray,
-    weights: np.ndarray,
-    *,
-    v_thresholds_Gy: Sequence[float] = DEFAULT_V_THRESHOLDS_GY,
-) -> dict:
-    """Mass-weighted DVH metrics of one structure.
-
-    Args:
-        dose_Gy: dose of the voxels touching the structure (Gy), 1-D.
-        weights: their mass inside the structure (g; occupancy x density x voxel volume), 1-D.
-        v_thresholds_Gy: thresholds for ``V_x`` (percent of the structure's mass receiving at
-            least ``x`` Gy).
-
-    Returns:
-        ``{"mean_Gy", "median_Gy", "D98_Gy", "D50_Gy", "D2_Gy", "min_Gy", "max_Gy",
-        "V{x}Gy_percent"...}`` (the mean is mass-weighted; D50 = median).
-    """
-    d = np.asarray(dose_Gy, dtype=np.float64).ravel()
-    w = np.asarray(weights, dtype=np.float64).ravel()
-    if d.shape != w.shape or d.size == 0 or not np.all(w >= 0) or w.sum() <= 0:
-        raise InputError(
-            "DVH needs one non-negative weight per dose value and a positive total",
-            tag="weights",
-            fix="pass the structure's voxel doses and masses",
-        )
-    order = np.argsort(d, kind="stable")[::-1]  # hottest first
-    d_sorted, w_sorted = d[order], w[order]
-    cum = np.cumsum(w_sorted) / w.sum()  # fraction of mass at or above d_sorted
-
-    def dose_at(fraction: float) -> float:
-        return float(np.interp(fraction, cum, d_sorted))
-
-    out = {
-        "mean_Gy": float(np.dot(d, w) / w.sum()),
-        "median_Gy": dose_at(0.5),
-        "D98_Gy": dose_at(0.98),
-        "D50_Gy": dose_at(0.5),
-        "D2_Gy": dose_at(0.02),
-        "min_Gy": float(d.min()),
-        "max_Gy": float(d.max()),
-    }
-    for x in v_thresholds_Gy:
-        out[f"V{x:g}Gy_percent"] = float(100.0 * w[d >= x].sum() / w.sum())
-    return out
-
-
-def cumulative_dvh(
-    dose_Gy: np.ndarray, weights: np.ndarray, *, bins: int = 200, max_Gy: float | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Cumulative DVH ``(dose_Gy, volume_percent)``: percent of the structure's mass receiving
-    at least each dose, on ``bins`` + 1 equally spaced doses from 0 to ``max_Gy``."""
-    d = np.asarray(dose_Gy, dtype=np.float64).ravel()
-    w = np.asarray(weights, dtype=np.float64).ravel()
-    top = float(max_Gy if max_Gy is not None else max(d.max(initial=0.0), 1e-9))
-    edges = np.linspace(0.0, top, bins + 1)
-    hist, _ = np.histogram(np.clip(d, 0.0, top), bins=edges, weights=w)
-    above = np.concatenate([np.cumsum(hist[::-1])[::-1], [0.0]])
-    return edges, 100.0 * above / max(w.sum(), 1e-30)
 
 
 def compare_with_plan(

@@ -3,8 +3,8 @@
 Sections: patient and study, administration, time points, registration quality, images
 (MIPs of activity-derived maps, axial CT slices with the dose in colour and isodose lines),
 time-activity curves with fits and uncertainty bands (SVG), DVHs (SVG), dose and BED table,
-plan comparison, notes and provenance. No PDF is written: no HTML-to-PDF converter is a
-dependency of the project (print the HTML from a browser when a PDF is needed).
+plan comparison, notes and provenance. A PDF copy is written next to it when a converter is
+available (:mod:`theranostics.report.pdf`); otherwise ``results.json`` notes that it was not.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from ..report import HtmlReport, Section, mip_png, png_data_uri
 from ..report.charts import Series, line_chart_svg
 from ..report.html import esc, figure, table
 from ..report.overlay import dose_overlay_png, legend_html
-from .dosimetry_metrics import cumulative_dvh
 
 
 def _f(value, digits: int = 3) -> str:
@@ -155,19 +154,16 @@ def _tac_section(result) -> Section:
 
 
 def _dvh_section(result) -> Section:
-    dose = sitk.GetArrayViewFromImage(result.dose_Gy)
+    # 5 % past the maximum dose so that every curve ends at 0 %
+    axis = np.linspace(0.0, 1.05 * float(sitk.GetArrayViewFromImage(result.dose_Gy).max()), 121)
     rho_note = "mass-weighted, fractional occupancy"
     charts = []
     for group in ("organ", "lesion"):
-        series = []
-        for name, w_img in result.weights.items():
-            s = result.results["structures"].get(name)
-            if s is None or s["category"] != group:
-                continue
-            w = sitk.GetArrayViewFromImage(w_img)
-            idx = np.nonzero(w > 0)
-            d, v = cumulative_dvh(dose[idx], w[idx], bins=120, max_Gy=float(dose.max()))
-            series.append(Series(name, d.tolist(), v.tolist()))
+        series = [
+            Series(name, axis.tolist(), dvh.volume_percent_at(axis).tolist())
+            for name, dvh in result.dvhs.items()
+            if result.results["structures"].get(name, {}).get("category") == group
+        ]
         if series:
             charts.append(
                 line_chart_svg(
@@ -215,20 +211,27 @@ def _plan_section(res: dict) -> Section:
     rows = res["plan_comparison"]
     gamma = ""
     if res.get("gamma"):
-        g = res["gamma"]["global"]
-        crit = g["parameters"]
         gamma = "<h3>3D gamma (planned map as reference)</h3>" + table(
-            ["criteria", "pass rate %", "mean γ", "γ 95th percentile", "points"],
+            ["kind", "criteria", "pass rate %", "mean γ", "γ 95th percentile", "points"],
             [
                 [
-                    esc(", ".join(f"{k} {v}" for k, v in crit.items() if not isinstance(v, dict))),
+                    kind,
+                    esc(
+                        ", ".join(
+                            f"{k} {v}"
+                            for k, v in g["parameters"].items()
+                            if not isinstance(v, dict)
+                        )
+                    ),
                     _f(g["pass_rate_percent"], 4),
                     _f(g["gamma_mean"]),
                     _f(g["gamma_p95"]),
                     g["evaluated_points"],
                 ]
+                for kind, g in res["gamma"].items()
             ],
         )
+        gamma += _dvh_comparison_html(res)
     if not rows:
         if gamma:
             return Section("Planned versus delivered", "ok", gamma)
@@ -258,6 +261,45 @@ def _plan_section(res: dict) -> Section:
     )
     flagged = [r["structure"] for r in rows if r["flag"]]
     return Section("Planned versus delivered", "failed" if flagged else "ok", body + gamma)
+
+
+def _dvh_comparison_html(res: dict) -> str:
+    """DVH metrics planned versus delivered and the tolerance table (planned dose map)."""
+    comparison, tolerances = res.get("dvh_comparison"), res.get("tolerance_table")
+    if not comparison:
+        return ""
+    keys = ("mean_Gy", "D98_Gy", "D50_Gy", "D2_Gy")
+    rows = [
+        [name]
+        + [
+            f"{_f(c['metrics'][k]['a'])} → {_f(c['metrics'][k]['b'])}"
+            for k in keys
+            if k in c["metrics"]
+        ]
+        + [_f(c["max_volume_difference_percent"])]
+        for name, c in comparison.items()
+    ]
+    html = "<h3>DVH, planned → delivered (same masks, mass-weighted)</h3>" + table(
+        ["structure", "mean Gy", "D98 Gy", "D50 Gy", "D2 Gy", "largest curve gap (% points)"],
+        rows,
+    )
+    if tolerances:
+        failed = [r for r in tolerances["rows"] if r["passed"] is False]
+        html += f"<h3>Tolerance table: {len(failed)} check(s) outside tolerance</h3>" + table(
+            ["check", "structure", "value", "tolerance", "unit", "passed"],
+            [
+                [
+                    esc(r["check"]),
+                    esc(r.get("structure") or ""),
+                    _f(r["value"]),
+                    _f(r["tolerance"]),
+                    esc(r["unit"]),
+                    {True: "yes", False: "NO", None: "n/a"}[r["passed"]],
+                ]
+                for r in failed or tolerances["rows"][:20]
+            ],
+        )
+    return html
 
 
 def write_report(result, path: Path) -> Path:

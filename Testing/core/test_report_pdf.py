@@ -1,0 +1,37 @@
+"""HTML report to PDF: real conversion when a converter is installed, clear refusals."""
+
+from __future__ import annotations
+
+import pytest
+
+from theranostics.errors import InputError
+from theranostics.report.pdf import available_converter, html_to_pdf
+
+HTML = (
+    "<html><body><h1>Dose 3.2 Gy (177Lu, γ)</h1>"
+    "<svg width='120' height='60'><line x1='0' y1='0' x2='120' y2='60' stroke='black'/></svg>"
+    "<table><tr><th>kidney</th><td>3.2</td></tr></table></body></html>"
+)
+
+
+def test_report_converts_to_a_pdf(tmp_path):
+    converter = available_converter()
+    if converter is None:
+        pytest.skip("no HTML-to-PDF converter on this machine (pip install weasyprint)")
+    html = tmp_path / "report.html"
+    html.write_text(HTML, encoding="utf-8")
+    pdf = html_to_pdf(html)
+    assert pdf == tmp_path / "report.pdf"
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF-") and len(data) > 500
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html", "report.pdf"]
+
+
+def test_missing_html_and_broken_converter_are_refused_without_partial_files(tmp_path):
+    with pytest.raises(InputError, match="HTML report not found"):
+        html_to_pdf(tmp_path / "absent.html")
+    html = tmp_path / "report.html"
+    html.write_text(HTML, encoding="utf-8")
+    with pytest.raises(InputError, match="failed to run"):
+        html_to_pdf(html, converter="no-such-converter-executable")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]
