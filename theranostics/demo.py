@@ -279,14 +279,13 @@ STAGES: list[Stage] = [
     ),
 ]
 
-#: Stages the project plans; listed in the report until they exist.
-PLANNED = [
-    ("registration", "align every SPECT/CT to the first one (rigid, CT-driven)"),
-    ("kinetics", "time-activity curves per structure, fits, time-integrated activity"),
-    ("dose", "absorbed-dose and BED maps, DVHs, mean doses against the truth"),
-    ("segmentation", "organ and lesion segmentation on CT/PET"),
-    ("planning", "activity prescription from the planning PET against organ limits"),
-    ("verification", "planned versus delivered dose comparison"),
+#: Workflows of the toolkit the demo does not run (the dosimetry stage already covers
+#: registration, kinetics, dose, BED, DVHs and verification); listed with their commands.
+OTHER_WORKFLOWS = [
+    ("lesion segmentation and response", "theranostics lesions / theranostics response"),
+    ("177Lu activity planning", "theranostics plan-rlt (docs/planning-rlt.md)"),
+    ("90Y radioembolization planning", "theranostics plan-sirt (docs/planning-sirt.md)"),
+    ("single-structure kinetics", "theranostics tac / theranostics tia"),
 ]
 
 
@@ -328,16 +327,13 @@ def run_demo(
         section.seconds = time.perf_counter() - started
         timings[stage.name] = {"status": section.status, "seconds": round(section.seconds, 3)}
         sections.append(section)
-    present = {s.name for s in stages}
-    planned_rows = [[n, p] for n, p in PLANNED if n not in present]
-    if planned_rows:
-        sections.append(
-            Section(
-                "Stages still to come",
-                "skipped",
-                table(["stage", "what it adds"], planned_rows, left=2),
-            )
+    sections.append(
+        Section(
+            "Also in the toolkit (not run by this demo)",
+            "skipped",
+            table(["workflow", "command"], [list(r) for r in OTHER_WORKFLOWS], left=2),
         )
+    )
     intro = (
         "<p class='note'>Every stage of the Theranostics pipeline that exists, run on the "
         "synthetic patient study whose truth is known exactly. This file is self-contained "
