@@ -92,3 +92,136 @@ def store_time_points(nodes, times_h) -> None:
         start = meta.administration.datetime + timedelta(hours=hours)
         acquisition = replace(meta.acquisition, start=start, start_source="edited in the panel")
         write_metadata(node, meta.replace(acquisition=acquisition))
+
+
+# --- registration ---------------------------------------------------------------------------
+#: Attributes of the transform nodes made by Register: the moving (session) CT and the
+#: reference CT node IDs, and the registration summary (JSON, ``CtRegistration.to_json``).
+MOVING_ATTRIBUTE = "Theranostics.RegistrationMoving"
+FIXED_ATTRIBUTE = "Theranostics.RegistrationFixed"
+QUALITY_ATTRIBUTE = "Theranostics.RegistrationSummary"
+
+
+def _registration_nodes(scene) -> dict[str, object]:
+    """Transform nodes made by :func:`register_time_points`, by moving CT node ID."""
+    found = {}
+    for i in range(scene.GetNumberOfNodesByClass("vtkMRMLTransformNode")):
+        node = scene.GetNthNodeByClass(i, "vtkMRMLTransformNode")
+        moving = node.GetAttribute(MOVING_ATTRIBUTE)
+        if moving:
+            found[moving] = node
+    return found
+
+
+def _figure(value, digits: int = 4) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def register_time_points(p, progress=None) -> list[tuple[str, str, str, str, str]]:
+    """Register every session's CT to the reference CT (``p.referenceCt``; rigid, plus a
+    B-spline stage when ``p.deformableRegistration``) and put one transform node per later
+    session in the scene, named ``"Registration <CT> → <reference CT>"`` (from-parent = the
+    ITK reference->session map, see ``DoseMappingLib.registration``). Earlier nodes of this
+    step for the same CT are replaced. The volumes are not moved: Accept does that.
+
+    Returns one display row per time point: CT name, Mattes MI before and after, body Dice
+    after, warnings ("reference" for the reference session).
+    """
+    import json
+
+    from theranostics.study import register_study
+
+    from .registration import transform_node_from_registration
+    from .scene_study import scene_pairs, study_from_scene
+
+    pairs = scene_pairs(p)
+    study, ref = study_from_scene(p, pairs)
+    registered = register_study(
+        study, reference_index=ref, deformable=bool(p.deformableRegistration), progress=progress
+    )
+    scene = p.referenceCt.GetScene()
+    old = _registration_nodes(scene)
+    reference_ct = pairs[ref][1]
+    rows = []
+    for i, ((spect, ct), reg) in enumerate(zip(pairs, registered.registrations, strict=True)):
+        if i == ref:
+            rows.append((ct.GetName(), "", "", "", "reference"))
+            continue
+        previous = old.get(ct.GetID())
+        if previous is not None:
+            for volume in (ct, spect):
+                if volume.GetTransformNodeID() == previous.GetID():
+                    volume.SetAndObserveTransformNodeID(None)
+            scene.RemoveNode(previous)
+        name = f"Registration {ct.GetName()} → {reference_ct.GetName()}"
+        node = transform_node_from_registration(scene, reg, name)
+        summary = reg.to_json()
+        summary.pop("timing_s", None)
+        node.SetAttribute(MOVING_ATTRIBUTE, ct.GetID())
+        node.SetAttribute(FIXED_ATTRIBUTE, reference_ct.GetID())
+        node.SetAttribute(QUALITY_ATTRIBUTE, json.dumps(summary, default=str))
+        quality = reg.quality
+        rows.append(
+            (
+                ct.GetName(),
+                _figure(quality.get("mutual_information_before")),
+                _figure(quality.get("mutual_information_after")),
+                _figure(quality.get("body_dice_after"), 3),
+                "; ".join(reg.warnings),
+            )
+        )
+    return rows
+
+
+def accept_transforms(p) -> None:
+    """Put each later session's CT and SPECT under its registration transform node, so the
+    views show them aligned with the reference and the kinetics and dose use the transform
+    (edit it in the Transforms module and the next Fit kinetics / Compute dose uses the edit).
+
+    Raises:
+        InputError: no reference CT; a session without a registration node (press Register
+        time points first). Nothing is changed then.
+    """
+    from .scene_study import reference_index, scene_pairs
+
+    pairs = scene_pairs(p)
+    ref = reference_index(pairs, p.referenceCt)
+    nodes = _registration_nodes(p.referenceCt.GetScene())
+    missing = [
+        ct.GetName() for i, (_, ct) in enumerate(pairs) if i != ref and ct.GetID() not in nodes
+    ]
+    stale = [
+        ct.GetName()
+        for i, (_, ct) in enumerate(pairs)
+        if i != ref
+        and ct.GetID() in nodes
+        and nodes[ct.GetID()].GetAttribute(FIXED_ATTRIBUTE) != p.referenceCt.GetID()
+    ]
+    if missing or stale:
+        raise InputError(
+            f"no registration to {p.referenceCt.GetName()!r} for {', '.join(missing + stale)}",
+            tag="Register time points",
+            fix="press Register time points (with this reference CT) first",
+        )
+    for i, (spect, ct) in enumerate(pairs):
+        if i == ref:
+            continue
+        node_id = nodes[ct.GetID()].GetID()
+        ct.SetAndObserveTransformNodeID(node_id)
+        spect.SetAndObserveTransformNodeID(node_id)
+
+
+# The kinetics, dose, verification and export actions live in panel_dose (file size);
+# the Logic imports every action from here.
+from .panel_dose import compute_dose, export, fit_kinetics, verify  # noqa: E402
+
+__all__ = [
+    "accept_transforms",
+    "compute_dose",
+    "export",
+    "fit_kinetics",
+    "register_time_points",
+    "store_time_points",
+    "time_point_rows",
+    "verify",
+]
