@@ -276,7 +276,10 @@ class DoseMappingLogic(ScriptedLoadableModuleLogic):
 
 
 class DoseMappingTest(ScriptedLoadableModuleTest):
-    """In-app self-test: a SPECT image keeps its nuclide, units and geometry in the scene."""
+    """In-app self-tests: a SPECT image keeps its nuclide, units and geometry in the scene;
+    the panel's workflow (register, accept, kinetics, dose, export) on the small sample study
+    through the Logic. The same actions are tested headless in
+    ``Testing/mrml/test_dosemapping_panel.py``."""
 
     def setUp(self):
         slicer.mrmlScene.Clear()
@@ -284,6 +287,8 @@ class DoseMappingTest(ScriptedLoadableModuleTest):
     def runTest(self):
         self.setUp()
         self.test_spect_attributes_round_trip()
+        self.setUp()
+        self.test_workflow_on_the_sample_study()
 
     def test_spect_attributes_round_trip(self):
         import datetime
@@ -309,4 +314,57 @@ class DoseMappingTest(ScriptedLoadableModuleTest):
         self.assertEqual(back.meta.administration.nuclide, "Lu-177")
         self.assertAlmostEqual(back.meta.administration.activity_MBq, 7400.0)
         self.assertEqual(back.meta.administration.datetime, given)
+        self.delayDisplay("Test passed")
+
+    def test_workflow_on_the_sample_study(self):
+        import tempfile
+
+        from TheranosticPlanningLib.sample_data import load_sample_time_points, sample_study_dir
+        from TheranosticPlanningLib.segmentations import segmentation_node_from_masks
+        from TheranosticPlanningLib.volumes import image_from_volume_node
+
+        from theranostics.io.masks import load_masks
+
+        self.delayDisplay("Loading the small sample study (generated on first use)")
+        pairs = load_sample_time_points(slicer.mrmlScene, size="small")
+        self.assertEqual(len(pairs), 4)
+        logic = DoseMappingLogic()
+        p = logic.getParameterNode()
+        p.referenceCt = pairs[0][0]
+        structures = ["kidney_left", "kidney_right", "liver", "spleen"]
+        masks = load_masks(
+            sample_study_dir(size="small") / "truth" / "structures_seg.dcm",
+            image_from_volume_node(pairs[0][0]),
+            structures=structures,
+        )
+        p.structures = segmentation_node_from_masks(
+            dict(masks.masks), slicer.mrmlScene, "Truth structures"
+        )
+
+        self.delayDisplay("Register and accept")
+        rows = logic.registerTimePoints(p)
+        self.assertEqual(len(rows), 4)
+        self.assertEqual(rows[0][-1], "reference")
+        logic.acceptTransforms(p)
+        for ct, spect in pairs[1:]:
+            self.assertIsNotNone(ct.GetParentTransformNode())
+            self.assertEqual(ct.GetTransformNodeID(), spect.GetTransformNodeID())
+
+        self.delayDisplay("Kinetics")
+        chart = logic.fitKinetics(p)
+        self.assertTrue(chart.IsA("vtkMRMLPlotChartNode"))
+        self.assertEqual(p.tacTable.GetNumberOfColumns(), 1 + len(structures))
+
+        self.delayDisplay("Dose")
+        logic.computeDose(p)
+        self.assertEqual(p.doseVolume.GetAttribute("Theranostics.Units"), "Gy")
+        self.assertIsNotNone(p.bedVolume)
+        self.assertEqual(p.dvhTable.GetNumberOfColumns(), 1 + len(structures))
+
+        self.delayDisplay("Export")
+        with tempfile.TemporaryDirectory() as folder:
+            p.outputDirectory = pathlib.Path(folder)
+            report = logic.export(p)
+            self.assertTrue(report.is_file())
+            self.assertTrue((pathlib.Path(folder) / "results.json").is_file())
         self.delayDisplay("Test passed")

@@ -211,9 +211,10 @@ def accept_transforms(p) -> None:
         spect.SetAndObserveTransformNodeID(node_id)
 
 
-# The kinetics, dose, verification and export actions live in panel_dose (file size);
-# the Logic imports every action from here.
-from .panel_dose import compute_dose, export, fit_kinetics, verify  # noqa: E402
+# The kinetics and dose actions live in panel_dose, verification and export in panel_export
+# (file size); the Logic imports every action from here.
+from .panel_dose import compute_dose, fit_kinetics  # noqa: E402
+from .panel_export import export, verify  # noqa: E402
 
 __all__ = [
     "accept_transforms",
