@@ -337,6 +337,13 @@ def test_verify_against_a_plan_from_the_same_run(workflow):
     saved = json.loads((folder / "results.json").read_text())
     assert saved["gamma"]["global"]["pass_rate_percent"] == pytest.approx(100.0)
     assert len(saved["plan_comparison"]) == len(STRUCTURES)
+    p.gammaLocal = True  # local gamma: recorded as such
+    verify(p)
+    saved = json.loads((folder / "results.json").read_text())
+    assert list(saved["gamma"]) == ["local"]
+    assert saved["gamma"]["local"]["parameters"]["local"] is True
+    p.gammaLocal = False
+    verify(p)
 
 
 @pytest.mark.slow
@@ -352,3 +359,11 @@ def test_export_writes_the_selected_files_and_the_report(workflow):
     assert (out / "structures_seg.dcm").is_file() and not (out / "dose_sr.dcm").exists()
     p.exportReport = False
     assert export(p) is None
+    # without the run in memory (scene reloaded) the report is computed again from the scene
+    from DoseMappingLib import panel_dose
+
+    panel_dose._RESULTS.clear()
+    p.exportReport = True
+    (out / "report.html").unlink()
+    assert export(p) == out / "report.html"
+    assert "Planned versus delivered" in (out / "report.html").read_text(encoding="utf-8")
