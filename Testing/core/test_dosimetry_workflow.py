@@ -1,4 +1,4 @@
-"""Dosimetry workflow: DVH metrics against closed forms, plan comparison, refusals, and the
+"""Dosimetry workflow: tissue parameters, plan comparison, refusals, and the
 end-to-end run on the synthetic study against its ground truth (accuracy, exports,
 determinism)."""
 
@@ -15,41 +15,6 @@ from theranostics.errors import GeometryError, InputError
 from theranostics.workflows import dosimetry_metrics as dm
 from theranostics.workflows.dosimetry import density_map
 from theranostics.workflows.dosimetry_exports import read_plan
-
-
-def test_dvh_uniform_dose_all_metrics_equal():
-    m = dm.dvh_metrics(np.full(50, 7.0), np.ones(50))
-    for key in ("mean_Gy", "median_Gy", "D98_Gy", "D50_Gy", "D2_Gy"):
-        assert m[key] == pytest.approx(7.0)
-    assert m["V5Gy_percent"] == 100.0 and m["V10Gy_percent"] == 0.0
-
-
-def test_dvh_linear_dose_closed_form():
-    # dose uniform on [0, 10] Gy over equal masses: D_x = 10 (1 - x/100), V_5 = 50 %
-    d = np.linspace(0.0, 10.0, 100001)
-    m = dm.dvh_metrics(d, np.ones_like(d))
-    assert m["mean_Gy"] == pytest.approx(5.0, abs=1e-6)
-    assert m["D98_Gy"] == pytest.approx(0.2, abs=1e-3)
-    assert m["D2_Gy"] == pytest.approx(9.8, abs=1e-3)
-    assert m["D50_Gy"] == pytest.approx(5.0, abs=1e-3)
-    assert m["V5Gy_percent"] == pytest.approx(50.0, abs=0.01)
-
-
-def test_dvh_weights_are_masses():
-    # half of the mass at 2 Gy and half at 4 Gy, in one voxel of weight 3 and three of 1
-    m = dm.dvh_metrics(
-        np.array([2.0, 4.0, 4.0, 4.0]), np.array([3.0, 1.0, 1.0, 1.0]), v_thresholds_Gy=(3.0,)
-    )
-    assert m["mean_Gy"] == pytest.approx(3.0)
-    assert m["V3Gy_percent"] == pytest.approx(50.0)
-    edges, vol = dm.cumulative_dvh(np.array([2.0, 4.0]), np.array([1.0, 1.0]), bins=4, max_Gy=4)
-    assert vol[0] == pytest.approx(100.0) and vol[-1] == pytest.approx(0.0)
-    assert vol[np.searchsorted(edges, 3.0)] == pytest.approx(50.0)
-
-
-def test_dvh_refuses_bad_weights():
-    with pytest.raises(InputError):
-        dm.dvh_metrics(np.ones(3), np.zeros(3))
 
 
 def test_tissue_mapping_and_defaults():
@@ -325,6 +290,18 @@ def test_verification_against_a_plan_made_from_the_same_run(synthetic_study_smal
 
     kwargs = dict(calibration_cps_per_MBq=10.0, method="led", write_report=False)
     labels = synthetic_study_small / "truth" / "labels.nrrd"
+    # one ITK thread: bit-identical registrations, so "the same map" is exactly the same
+    threads = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+    try:
+        _verify_against_own_plan(synthetic_study_small, labels, tmp_path, kwargs)
+    finally:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
+
+
+def _verify_against_own_plan(synthetic_study_small, labels, tmp_path, kwargs):
+    from theranostics.workflows.dosimetry import run_dosimetry
+
     first = run_dosimetry(synthetic_study_small, labels, out_dir=tmp_path / "a", **kwargs)
     sitk.WriteImage(first.dose_Gy, str(tmp_path / "planned.nrrd"))
     gbq = first.results["administered_activity_MBq"] / 1000.0
@@ -356,5 +333,26 @@ def test_verification_against_a_plan_made_from_the_same_run(synthetic_study_smal
     gamma = second.results["gamma"]["global"]
     assert gamma["pass_rate_percent"] == pytest.approx(100.0)
     assert gamma["evaluated_points"] > 0
+    assert second.results["gamma"]["local"]["pass_rate_percent"] == pytest.approx(100.0)
     diff = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "b" / "dose_difference_Gy.nrrd")))
     assert np.abs(diff).max() < 1e-4 * float(sitk.GetArrayViewFromImage(first.dose_Gy).max())
+    # same map on the same masks: every DVH metric and curve agrees, nothing deviates
+    dvhs = second.results["dvh_comparison"]
+    assert sorted(dvhs) == sorted(first.results["structures"])
+    for comp in dvhs.values():
+        assert abs(comp["max_volume_difference_percent"]) < 1e-3
+        assert all(abs(m["difference"]) < 1e-4 for m in comp["metrics"].values())
+    assert second.results["tolerance_table"]["deviations"] == 0
+    # a planned map 25 % hotter: organ DVH metrics are 20 % low (> 10 % tolerance) and flagged
+    sitk.WriteImage(first.dose_Gy * 1.25, str(tmp_path / "hot.nrrd"))
+    third = run_dosimetry(
+        synthetic_study_small,
+        labels,
+        out_dir=tmp_path / "c",
+        planned_dose_path=tmp_path / "hot.nrrd",
+        **kwargs,
+    )
+    d50 = third.results["dvh_comparison"]["liver"]["metrics"]["D50_Gy"]
+    assert d50["relative_difference_percent"] == pytest.approx(-20.0, abs=0.01)
+    failed = [r for r in third.results["tolerance_table"]["rows"] if r["passed"] is False]
+    assert any(r["structure"] == "liver" and "D50" in r["check"] for r in failed)

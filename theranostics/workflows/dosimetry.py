@@ -188,7 +188,7 @@ def run_dosimetry(
         InputError subclasses: bad study, masks (GeometryError when they do not overlap the
         SPECT), plan from another patient, unknown method.
     """
-    from ..io.masks import resolve_masks
+    from ..io.masks import resolve_masks, same_grid
     from ..study import register_study
     from .dosimetry_exports import read_plan, write_all
     from .kinetics import prepare_study
@@ -390,9 +390,9 @@ def run_dosimetry(
         planned = _read_planned_dose(planned_dose_path)
         delivered_img = _image(dose, reference)
         gamma = _gamma(planned, delivered_img, gamma_criteria)
-        planned_on_grid = sitk.GetArrayFromImage(
-            sitk.Resample(planned, delivered_img, sitk.Transform(), sitk.sitkLinear, 0.0)
-        ).astype(np.float64)
+        if not same_grid(planned, delivered_img):  # on the same grid, exact values
+            planned = sitk.Resample(planned, delivered_img, sitk.Transform(), sitk.sitkLinear)
+        planned_on_grid = sitk.GetArrayFromImage(planned).astype(np.float64)
         difference = _image(dose - planned_on_grid, reference)
         dvh_comparison, tolerances = _dvh_comparison(
             planned_on_grid, dvhs, mask_set.weights, rho, voxel_mL, gamma["global"]
