@@ -139,15 +139,7 @@ def _run(p, out_dir: Path, progress=None):
     from .scene_study import registered_study_from_scene
 
     _require_structures(p)
-    registered, pairs = registered_study_from_scene(p, progress=scaled(progress, 0.0, 0.2))
-    if registered.reference_index != 0:
-        raise InputError(
-            f"the reference CT {p.referenceCt.GetName()!r} is not the earliest session's; the "
-            "dose computation takes the earliest session as the reference (its grid, CT "
-            "densities and structures)",
-            tag="Reference CT",
-            fix=f"choose {pairs[0][1].GetName()!r} as the reference CT, register and accept",
-        )
+    registered, _ = registered_study_from_scene(p, progress=scaled(progress, 0.0, 0.2))
     mask_set = _mask_set(p, registered)
     return run_dosimetry(
         registered,

@@ -4,6 +4,7 @@ results as from files, and user-given transforms are used as they are."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -108,3 +109,23 @@ def test_in_memory_study_and_masks_give_the_file_results(synthetic_study_small, 
     prov = in_memory.results["provenance"]
     assert prov["parameters"]["masks"] == "masks in memory"
     assert str(synthetic_study_small) in prov["input_sha256"]  # the loaded folder is hashed
+
+
+@pytest.mark.slow
+def test_a_later_reference_session_gives_its_grid_ct_and_masks(synthetic_study_small, tmp_path):
+    """With a RegisteredStudy whose reference is the second session, the masks, the density
+    CT and the DICOM exports are that session's (the Slicer panel lets the user choose)."""
+    from theranostics.study import load_spect_study, register_study
+    from theranostics.workflows.dosimetry import run_dosimetry
+
+    study = load_spect_study(synthetic_study_small, calibration_cps_per_MBq=10.0)
+    n = len(study.time_points)
+    registered = register_study(study, reference_index=1, transforms=[None] * n)
+    second = study.time_points[1]
+    masks = masks_from_images(_label_masks(synthetic_study_small), second.spect.image)
+    result = run_dosimetry(
+        registered, masks, out_dir=tmp_path, calibration_cps_per_MBq=None, write_report=False
+    )
+    assert result.reference_ct_files == [Path(f) for f in second.ct.meta.source_files]
+    assert result.dose_Gy.GetOrigin() == second.spect.image.GetOrigin()
+    assert result.results["structures"]["liver"]["mean_dose_Gy"] > 0

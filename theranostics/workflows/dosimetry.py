@@ -232,7 +232,9 @@ def run_dosimetry(
     # 2. masks --------------------------------------------------------------------------
     t0 = time.perf_counter()
     report(progress, 0.1, "loading masks")
-    reference = loaded.time_points[0].spect.image  # the grid prepare_study resamples onto
+    # the reference session: the first, or the one a given RegisteredStudy was registered to
+    ref_index = registered.reference_index if registered is not None else 0
+    reference = loaded.time_points[ref_index].spect.image  # every SPECT is put on its grid
     mask_set = resolve_masks(masks_path, reference, names_file=names_file)
     notes.extend(mask_set.notes)
     _check_overlap(mask_set.weights, [reference], mask_set.source)
@@ -248,7 +250,7 @@ def run_dosimetry(
     notes.extend(prepared.notes)
     timing["registration_s"] = time.perf_counter() - t0
     reference = prepared.reference
-    ref_point = loaded.time_points[0]
+    ref_point = loaded.time_points[ref_index]
     ct_q = getattr(ref_point, "ct", None)
     reference_ct = None if ct_q is None else getattr(ct_q, "image", ct_q)
     ct_files = [Path(f) for f in getattr(getattr(ct_q, "meta", None), "source_files", ())]
