@@ -15,6 +15,7 @@ from pathlib import Path
 from theranostics.errors import InputError, UnitsError
 from theranostics.progress import report, scaled
 
+from . import dosimetry
 from .panel_dose import _RESULTS, _run, _run_folder
 
 #: Run-folder files copied only when their export box is ticked.
@@ -31,14 +32,8 @@ def _is_set(path) -> bool:
     return path is not None and str(path) not in ("", ".")
 
 
-COMPARISON_COLUMNS = (
-    ("planned_Gy", "Gy"),
-    ("planned_at_given_activity_Gy", "Gy"),
-    ("delivered_Gy", "Gy"),
-    ("delivered_uncertainty_Gy", "Gy"),
-    ("difference_percent", "%"),
-    ("gamma_pass_percent", "%"),
-)
+#: The workflow's comparison columns plus each structure's gamma pass rate.
+COMPARISON_COLUMNS = (*dosimetry.COMPARISON_COLUMNS, ("gamma_pass_percent", "%"))
 
 
 def _comparison_table(p, scene, rows: list[dict]):
