@@ -78,6 +78,7 @@ class DoseMappingParameterNode:
     structures: vtkMRMLSegmentationNode
     kineticModel: Annotated[str, Choice(KINETIC_MODELS)] = "auto"
     voxelKineticModel: Annotated[str, Choice(["mono-exp", "trapezoid-physical"])] = "mono-exp"
+    psfFwhmMm: Annotated[float, WithinRange(0.0, 50.0)] = 0.0
     tacTable: vtkMRMLTableNode
     doseMethod: Annotated[str, Choice(["kernel", "led"])] = "kernel"
     densityCorrection: bool = True

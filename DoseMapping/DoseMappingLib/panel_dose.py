@@ -95,6 +95,7 @@ def fit_kinetics(p, progress=None):
         mask_set,
         model=p.kineticModel,
         registration=False,
+        psf_fwhm_mm=_psf(p),
         progress=scaled(progress, 0.4, 0.95),
     )
     fits = {name: s.fit for name, s in result.structures.items()}
@@ -131,6 +132,12 @@ def fit_kinetics(p, progress=None):
     return chart
 
 
+def _psf(p) -> float | None:
+    """The partial-volume PSF (FWHM, mm) of the panel, or None when it is 0 (no correction)."""
+    value = float(p.psfFwhmMm)
+    return value if value > 0 else None
+
+
 # --- dose -----------------------------------------------------------------------------------
 def _run(p, out_dir: Path, progress=None):
     """run_dosimetry on the scene's study through the accepted transforms."""
@@ -150,6 +157,7 @@ def _run(p, out_dir: Path, progress=None):
         density_correction=bool(p.densityCorrection),
         model=p.kineticModel,
         voxel_model=p.voxelKineticModel,
+        psf_fwhm_mm=_psf(p),
         write_report=False,
         progress=scaled(progress, 0.2, 0.95),
     )

@@ -286,7 +286,6 @@ def test_verification_against_a_plan_made_from_the_same_run(synthetic_study_smal
     """A plan whose doses are this run's own doses and a planned map equal to the delivered
     map: every structure agrees (0 %), gamma passes 100 %, the difference map is 0."""
     pytest.importorskip("theranostics.study")
-    from theranostics.workflows.dosimetry import run_dosimetry
 
     kwargs = dict(calibration_cps_per_MBq=10.0, method="led", write_report=False)
     labels = synthetic_study_small / "truth" / "labels.nrrd"

@@ -53,6 +53,7 @@ def _panel(**values) -> SimpleNamespace:
         structures=None,
         kineticModel="auto",
         voxelKineticModel="mono-exp",
+        psfFwhmMm=0.0,
         tacTable=None,
         doseMethod="kernel",
         densityCorrection=True,
