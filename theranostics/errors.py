@@ -97,3 +97,24 @@ class QuantificationError(InputError):
 
 class SidecarError(InputError):
     """A JSON metadata sidecar for a NIfTI/NRRD image is missing, malformed or invalid."""
+
+
+class OutputError(InputError):
+    """The output location cannot be used: it exists as the wrong kind (a file where a folder
+    is needed or the reverse), is not empty where it must be, or is not writable. Raised
+    before any computation starts."""
+
+
+class OptionError(InputError):
+    """Options that contradict each other or lie outside what the computation can mean
+    (e.g. more cycles than the maximum number of cycles, a negative threshold)."""
+
+
+class PlausibilityError(InvalidTagError):
+    """A value outside physical possibility (zero or negative duration, an activity of
+    1e30 MBq, a weight of 0.07 kg ...): refused at the boundary, see ``docs/ingest.md``."""
+
+
+class PhysicsError(InputError):
+    """A result that contradicts physics given its inputs (e.g. more time-integrated
+    activity than the administered activity can deliver); the inputs are at fault."""

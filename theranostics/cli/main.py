@@ -1,19 +1,37 @@
 """Entry point of the ``theranostics`` console script.
 
 Each subcommand lives in its own module ``theranostics.cli.cmd_<name>`` exposing
-``register(subparsers)``, which adds its parser and sets ``func(args) -> int``. Input errors
-(:class:`theranostics.errors.InputError`) are printed as one clear line and give exit code 2;
-anything else is a bug and keeps its traceback.
+``register(subparsers)``, which adds its parser and sets ``func(args) -> int``.
+
+One error path for every command (docs/ingest.md, "Errors"):
+
+- before the command runs, numeric options must be finite and the output location (``-o``)
+  must be usable (:data:`OUTPUT_OPTIONS`, :mod:`theranostics.io.output_dir`), so a wrong
+  output fails before any computation;
+- input errors (:class:`theranostics.errors.InputError`: file, tag, fix) and foreseeable
+  operating-system errors (a missing file, a permission, a full disk) print one line and give
+  exit code 2;
+- anything else is a bug: one line on the terminal naming a log file that holds the full
+  traceback (:func:`write_crash_log`), exit code 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import importlib
+import io
+import math
+import os
 import sys
+import tempfile
+import traceback
+from datetime import datetime
+from pathlib import Path
 
 from .. import __version__
-from ..errors import InputError
+from ..errors import InputError, OptionError, OutputError
 
 #: Subcommand modules, in the order ``--help`` lists them.
 SUBCOMMAND_MODULES = (
@@ -50,21 +68,204 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Output option of each writing command: (argparse dest, "file" | "folder" | "folder-any").
+#: "folder" must be new, empty or an earlier theranostics output (it is replaced whole);
+#: "folder-any" only has to be a writable folder (the command checks the rest itself).
+OUTPUT_OPTIONS = {
+    "dose": ("output", "file"),
+    "tia": ("output", "file"),
+    "tac": ("output", "file"),
+    "gamma": ("output", "file"),
+    "plan-rlt": ("output", "file"),
+    "dosimetry": ("out", "folder"),
+    "lesions": ("output", "folder"),
+    "plan-sirt": ("output", "folder"),
+    "response": ("output", "folder"),
+    "demo": ("out", "folder-any"),
+    "phantom": ("outdir", "folder-any"),
+}
+
+
+def check_numeric_options(args: argparse.Namespace) -> None:
+    """Refuse NaN and infinite values of numeric options (``float("nan")`` parses)."""
+    for name, value in vars(args).items():
+        values = value if isinstance(value, list) else [value]
+        for v in values:
+            if isinstance(v, float) and not math.isfinite(v):
+                raise OptionError(
+                    f"--{name.replace('_', '-')} is {v}, not a finite number",
+                    tag=f"--{name.replace('_', '-')}",
+                    fix="give a finite number",
+                )
+
+
+def check_output_option(args: argparse.Namespace) -> None:
+    """Check the output location of the command before it computes anything."""
+    from ..io.output_dir import check_output_file, check_output_folder
+
+    spec = OUTPUT_OPTIONS.get(args.command)
+    if spec is None:
+        return
+    dest, kind = spec
+    value = getattr(args, dest, None)
+    if not value:
+        return
+    option = "-o" if dest in ("output", "out") else dest.upper()
+    if kind == "file":
+        check_output_file(value, option=option)
+    elif kind == "folder":
+        check_output_folder(value, option=option)
+    else:
+        path = Path(value)
+        if path.exists() and not path.is_dir():
+            raise OutputError(
+                "the output exists and is a file, a folder is needed",
+                path=path,
+                tag=option,
+                fix="give a folder name",
+            )
+        from ..io.output_dir import _check_parent
+
+        _check_parent(path / "x", option)
+
+
+#: Text outputs in which the temporary folder's path is replaced by the final one.
+_TEXT_SUFFIXES = (".json", ".csv", ".html", ".txt", ".md", ".tsv")
+
+
+def run_into_output_folder(args: argparse.Namespace) -> int:
+    """Run a folder-writing command whole or not at all.
+
+    The command writes into a hidden temporary folder beside the target
+    (:class:`theranostics.io.output_dir.OutputFolder`), renamed to the target when the
+    command succeeds and removed when it fails, so a killed or failed run never leaves a
+    folder that looks complete. Mentions of the temporary path in what the command prints
+    and in its text outputs are replaced by the final path.
+    """
+    from ..io.output_dir import OutputFolder
+
+    dest = OUTPUT_OPTIONS[args.command][0]
+    folder = OutputFolder(getattr(args, dest), command=args.command)
+    target = str(folder.target)
+    buffer = io.StringIO()
+    code = 1
+    try:
+        with folder as work:
+            setattr(args, dest, str(work))
+            try:
+                with contextlib.redirect_stdout(buffer):
+                    code = int(args.func(args) or 0)
+            finally:
+                sys.stdout.write(buffer.getvalue().replace(str(work), target))
+            if code != 0:
+                raise _CommandFailedError(code)
+            for path in sorted(work.rglob("*")):
+                if path.is_file() and path.suffix.lower() in _TEXT_SUFFIXES:
+                    text = path.read_text(errors="surrogateescape")
+                    if str(work) in text:
+                        path.write_text(text.replace(str(work), target), errors="surrogateescape")
+    except _CommandFailedError as failed:
+        return failed.code
+    return code
+
+
+class _CommandFailedError(Exception):
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def log_folder() -> Path:
+    """Where crash logs go: $THERANOSTICS_LOG_DIR, else the system temporary folder."""
+    return Path(os.environ.get("THERANOSTICS_LOG_DIR") or tempfile.gettempdir())
+
+
+def write_crash_log(command: str, argv: list[str] | None, exc: BaseException) -> Path | None:
+    """Write the traceback of an unexpected exception to a log file; returns its path (or
+    ``None`` when no log could be written)."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    text = (
+        f"theranostics {__version__}\ncommand: {command}\n"
+        f"argv: {sys.argv if argv is None else ['theranostics', *argv]}\n\n"
+        + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    )
+    try:
+        folder = log_folder()
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"theranostics-{command}-{stamp}-{os.getpid()}.log"
+        path.write_text(text)
+        return path
+    except OSError:
+        return None
+
+
+def _os_error_line(exc: OSError) -> str:
+    where = exc.filename if exc.filename is not None else ""
+    reason = exc.strerror or str(exc)
+    fixes = {
+        errno.ENOENT: "check the path",
+        errno.EACCES: "check the permissions, or choose another location",
+        errno.EPERM: "check the permissions, or choose another location",
+        errno.EROFS: "the file system is read-only: choose another location",
+        errno.ENOSPC: "the disk is full: free space or choose another location",
+        errno.EISDIR: "a file was expected, this is a folder",
+        errno.ENOTDIR: "a folder was expected, this is a file",
+        errno.EEXIST: "remove it or choose another name",
+    }
+    fix = fixes.get(exc.errno, "check the path and its permissions")
+    return f"{where}: {reason}. Fix: {fix}" if where else f"{reason}. Fix: {fix}"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        check_numeric_options(args)
+        check_output_option(args)
+        if OUTPUT_OPTIONS.get(args.command, ("", ""))[1] == "folder" and getattr(
+            args, OUTPUT_OPTIONS[args.command][0], None
+        ):
+            return run_into_output_folder(args)
         return int(args.func(args) or 0)
     except InputError as exc:
         print(f"theranostics {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
     except BrokenPipeError:  # output piped into `head` and the like: not an error
         sys.stderr.close()
         return 0
+    except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
+        print(f"theranostics {args.command}: error: {_os_error_line(exc)}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EROFS, errno.EEXIST, errno.EDQUOT):
+            print(f"theranostics {args.command}: error: {_os_error_line(exc)}", file=sys.stderr)
+            return 2
+        return _unexpected(args.command, argv, exc)
+    except MemoryError:
+        print(
+            f"theranostics {args.command}: error: not enough memory. Fix: use a coarser "
+            "grid, fewer structures or a machine with more memory",
+            file=sys.stderr,
+        )
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: one line here, the traceback in a log file
+        return _unexpected(args.command, argv, exc)
+
+
+def _unexpected(command: str, argv, exc: BaseException) -> int:
+    log = write_crash_log(command, argv, exc)
+    where = f"; full traceback in {log}" if log else ""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    print(
+        f"theranostics {command}: internal error ({type(exc).__name__}"
+        f"{': ' + first[:200] if first else ''}){where}. Please report it with the log file.",
+        file=sys.stderr,
+    )
+    return 1
 
 
 if __name__ == "__main__":  # pragma: no cover - python -m theranostics.cli.main
