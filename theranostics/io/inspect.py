@@ -149,5 +149,9 @@ def inspect_directory(
             row["error"] = str(exc)
             row["problems"].append(f"not loaded: {exc}")
             rows.append(row)
+    if scan.volume_files:  # NRRD/NIfTI volumes and Slicer segmentations (no DICOM header)
+        from .slicer_files import volume_file_row
+
+        rows.extend(volume_file_row(f) for f in scan.volume_files)
     report(progress, 1.0, "done")
     return rows

@@ -67,7 +67,8 @@ class MaskSet:
             outside the reference), in plain words.
         weights: name -> ``float32`` fractional occupancy in [0, 1] on the reference grid;
             use these for activity sums (see the module docstring).
-        format: ``"seg"``, ``"rtstruct"`` or ``"labelmap"``.
+        format: ``"seg"``, ``"rtstruct"``, ``"labelmap"`` or ``"slicer-seg"`` (a 3D Slicer
+            ``.seg.nrrd``, :mod:`.slicer_files`).
         volumes_mL: name -> volume of the structure on the reference grid (sum of occupancy
             x voxel volume, mL).
     """
@@ -134,6 +135,11 @@ def load_masks(
         weights = _labelmap_weights(path, ref_image, names_file, notes, structures, skip_empty)
     elif kind == "seg":
         weights = _seg_weights(path, ref_image, notes, structures, skip_empty)
+    elif kind == "slicer-seg":  # a 3D Slicer .seg.nrrd (layered, segments may overlap)
+        from .slicer_files import read_segmentation, segmentation_weights
+
+        seg = read_segmentation(path)
+        weights = segmentation_weights(seg, ref_image, notes, structures, skip_empty)
     else:
         weights = _rtstruct_weights(path, reference, notes, structures, skip_empty)
     return _mask_set(weights, ref_image, str(path), notes, kind)
@@ -248,7 +254,9 @@ def _mask_set(weights: dict, ref_image: sitk.Image, source: str, notes, kind: st
 def _detect_format(path: Path) -> str:
     name = path.name.lower()
     if any(name.endswith(s) for s in SIDECAR_IMAGE_SUFFIXES):
-        return "labelmap"
+        from .slicer_files import is_slicer_segmentation
+
+        return "slicer-seg" if is_slicer_segmentation(path) else "labelmap"
     fix = (
         "pass a DICOM SEG, an RTSTRUCT, or a label map (.nrrd, .nii, .nii.gz, .mha) with a "
         "name table"

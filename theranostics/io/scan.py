@@ -17,6 +17,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from ..progress import ProgressCallback, report
+from .slicer_files import VOLUME_SUFFIXES
 
 #: SOP Class UID -> our series kind.
 SOP_CLASS_KIND = {
@@ -82,6 +83,9 @@ class ScanResult:
     root: str
     series: tuple[SeriesRecord, ...]
     skipped: tuple[SkippedFile, ...]
+    #: NRRD/NIfTI/MetaImage files (3D Slicer volumes and .seg.nrrd segmentations), listed by
+    #: ``inspect`` through :func:`theranostics.io.slicer_files.volume_file_row`.
+    volume_files: tuple[str, ...] = ()
 
     def by_kind(self, kind: str) -> list[SeriesRecord]:
         """The series of one kind (e.g. ``"CT"``)."""
@@ -135,10 +139,14 @@ def scan_directory(path: str | Path, *, progress: ProgressCallback | None = None
     files = list(_iter_files(root))
     groups: dict[tuple[str, str], list[tuple[str, Dataset]]] = defaultdict(list)
     skipped: list[SkippedFile] = []
+    volume_files: list[str] = []
     for n, file in enumerate(files):
         report(progress, n / max(len(files), 1), f"reading headers {n + 1}/{len(files)}")
         if file.name.upper() == "DICOMDIR":
             skipped.append(SkippedFile(str(file), "DICOMDIR index file (series are read directly)"))
+            continue
+        if file.name.lower().endswith(VOLUME_SUFFIXES):
+            volume_files.append(str(file))
             continue
         try:
             ds = read_header(file)
@@ -163,4 +171,6 @@ def scan_directory(path: str | Path, *, progress: ProgressCallback | None = None
         )
         for (uid, kind), members in groups.items()
     )
-    return ScanResult(root=str(root), series=series, skipped=tuple(skipped))
+    return ScanResult(
+        root=str(root), series=series, skipped=tuple(skipped), volume_files=tuple(volume_files)
+    )
