@@ -42,7 +42,7 @@ from . import point_kernels as pk
 from .water import J_PER_MeV, electron_csda_range_mm
 
 #: Version of the kernel model; bump to invalidate on-disk caches after a physics change.
-KERNEL_MODEL_VERSION = 1
+KERNEL_MODEL_VERSION = 2  # 2: electron penetration fitted to published point kernels
 #: Default radius (mm) to which the photon part of a kernel is computed.
 DEFAULT_PHOTON_EXTENT_MM = 60.0
 #: mGy/(MBq·s) per (Gy per decay): 1e6 decays per MBq·s, 1e3 mGy per Gy.
@@ -207,8 +207,8 @@ def _electron_extent_mm(em: EmissionData) -> float:
         e_max = max(e_max, float(em.electron_lines[:, 0].max()))
     if e_max <= 0:
         return 0.0
-    # Mean penetration DETOUR·R0 plus 4 standard deviations of the straggling model.
-    return float(electron_csda_range_mm(e_max)) * (pk.DETOUR + 4.0 * pk.STRAGGLING)
+    # Largest mean radial penetration plus 4 standard deviations of the spread, times R0.
+    return float(electron_csda_range_mm(e_max)) * pk.max_penetration_fraction()
 
 
 def _pad_to(arr: np.ndarray, shape) -> np.ndarray:
@@ -291,8 +291,8 @@ def cache_dir() -> Path:
 def _cache_key(em: EmissionData, voxel_mm, photons, photon_extent_mm, include_progeny) -> str:
     fingerprint = {
         "model": KERNEL_MODEL_VERSION,
-        "detour": pk.DETOUR,
-        "straggling": pk.STRAGGLING,
+        "penetration": sorted(pk.PENETRATION_FIT.items()),
+        "penetration_range_MeV": list(pk.PENETRATION_FIT_RANGE_MeV),
         "nuclide": em.key,
         "source": em.source,
         "members": [[m, round(w, 12)] for m, w in em.members],

@@ -8,13 +8,22 @@ water medium. Voxel S-values (:mod:`.kernels`) and sphere absorbed fractions
 Electrons (monoenergetic, energy E0, CSDA range R0 from ESTAR). The energy lost along the path
 follows the continuous-slowing-down approximation: after a path length s the electron has
 lost E0 - E(R0 - s), where E(R) inverts the CSDA range (:mod:`.water`). Multiple scattering
-makes the radial distance reached after a path s shorter than s and spread out; this is
-modelled by a mean radial penetration ``DETOUR * s`` with a Gaussian spread of standard
-deviation ``STRAGGLING * s`` (folded at r = 0). The two constants are chosen so that the
-spectrum-averaged 90Y point kernel puts 90 % of its energy within 5.3 mm of the source, the
-X90 distance of Berger's 90Y point kernel (Berger 1971, MIRD Pamphlet 7, J Nucl Med 12 Suppl
-5). Energy is conserved exactly: every profile ends at the emitted energy. Beta emitters are
-integrated over the ICRP 107 beta spectrum.
+makes the radial distance reached after a path s shorter than s and spread out. With
+t = s/R0, the radial distance reached is modelled as a Gaussian (folded at r = 0) of mean
+m(t) R0 and standard deviation w(t) R0,
+
+    m(t) = t (1 - a t^b),    w(t) = c t^d,
+
+with a and c varying with ln E0 (:data:`PENETRATION_FIT`). The radial path is straight at
+first (m ≈ t for small t) and the spread grows along the track. The six constants were
+fitted by least squares to published Monte Carlo scaled dose point kernels of monoenergetic
+electrons in water at 0.1, 0.5 and 1 MeV (ETRAN, Seltzer 1991 Appl Radiat Isot 42:917, as
+tabulated by Ferrer et al. 2007 Cancer Biother Radiopharm 22:125) and at 0.1 and 1 MeV
+(EGSnrc/EDKnrc, Mainegra-Hing et al. 2005 Med Phys 32:685); the values are in
+:mod:`.published_kernels` and the fit is redone by ``benchmarks/kernel_accuracy.py``.
+Outside 0.1-1 MeV the energy dependence is held at the end values (the scaled kernels change
+little with energy). Energy is conserved exactly: every profile ends at the emitted energy.
+Beta emitters are integrated over the ICRP 107 beta spectrum.
 
 Photons (line of energy E). Uncollided-plus-scattered energy absorption with a linear
 build-up factor B(µr) = 1 + C µr, the Berger form B = 1 + C µr e^(D µr) with D = 0 (Berger
@@ -24,6 +33,8 @@ E µ_en e^(-µr) (1 + C µr), and C = µ/µ_en - 1 makes the integral over all s
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from scipy.special import ndtr
@@ -37,20 +48,63 @@ from .water import (
     photon_mu_per_mm,
 )
 
-#: Mean radial penetration per unit path length of electrons in water (see module docstring).
-DETOUR = 0.80
-#: Gaussian spread of the radial penetration per unit path length.
-STRAGGLING = 0.20
+#: Radial penetration model of electrons in water (see module docstring): m(t) = t (1 - A t^b)
+#: and w(t) = C t^d with A = a + a_log ln(E/MeV) and C = c + c_log ln(E/MeV), ln E clipped to
+#: :data:`PENETRATION_FIT_RANGE_MeV`. Least-squares fit to the published scaled dose point
+#: kernels of :mod:`.published_kernels` (``benchmarks/kernel_accuracy.py``).
+PENETRATION_FIT = {
+    "a": 0.2408,
+    "a_log": -0.0108,
+    "b": 1.0857,
+    "c": 0.1244,
+    "c_log": -0.0100,
+    "d": 0.7389,
+}
+#: Energies (MeV) of the dose point kernels the penetration model was fitted to.
+PENETRATION_FIT_RANGE_MeV = (0.1, 1.0)
 _N_PATH = 120
 
 
-def electron_cumulative_fraction(r_mm, energy_MeV: float, density_g_per_mL: float = 1.0):
+def radial_penetration(t, energy_MeV: float, params: dict | None = None):
+    """Mean and spread of the radial distance reached after a fraction ``t`` of the CSDA range.
+
+    Args:
+        t: path length over the CSDA range R0 (0-1, array).
+        energy_MeV: initial kinetic energy, MeV.
+        params: model constants (default :data:`PENETRATION_FIT`).
+
+    Returns:
+        ``(mean, sigma)``: arrays like ``t``, in units of R0.
+    """
+    p = PENETRATION_FIT if params is None else params
+    lo, hi = PENETRATION_FIT_RANGE_MeV
+    log_e = math.log(min(max(float(energy_MeV), lo), hi))
+    t = np.asarray(t, dtype=float)
+    mean = t * (1.0 - (p["a"] + p["a_log"] * log_e) * t ** p["b"])
+    sigma = (p["c"] + p["c_log"] * log_e) * t ** p["d"]
+    return mean, sigma
+
+
+def max_penetration_fraction(params: dict | None = None) -> float:
+    """Largest mean + 4 sigma of :func:`radial_penetration` over energies and path, in R0."""
+    t = np.linspace(0.0, 1.0, 201)
+    out = 0.0
+    for e in PENETRATION_FIT_RANGE_MeV:
+        mean, sigma = radial_penetration(t, e, params)
+        out = max(out, float(np.max(mean + 4.0 * sigma)))
+    return out
+
+
+def electron_cumulative_fraction(
+    r_mm, energy_MeV: float, density_g_per_mL: float = 1.0, params: dict | None = None
+):
     """Fraction of the kinetic energy of a monoenergetic electron deposited within ``r_mm``.
 
     Args:
         r_mm: radii, mm (array).
         energy_MeV: initial kinetic energy, MeV.
         density_g_per_mL: density of the water-like medium (ranges scale as 1/density).
+        params: penetration model constants (default :data:`PENETRATION_FIT`; for fitting).
 
     Returns:
         Array like ``r_mm`` rising from 0 at r = 0 to 1 (electrons below 10 keV: 1 for r > 0).
@@ -65,12 +119,35 @@ def electron_cumulative_fraction(r_mm, energy_MeV: float, density_g_per_mL: floa
     residual = electron_energy_at_range_MeV(r0 * (1.0 - u_edges), density_g_per_mL)
     d_energy = -np.diff(residual)  # energy lost on each path segment, MeV
     d_energy *= energy_MeV / d_energy.sum()
-    s_mid = r0 * 0.5 * (u_edges[1:] + u_edges[:-1])
-    mean = DETOUR * s_mid
-    sigma = np.maximum(STRAGGLING * s_mid, 1e-9)
+    t_mid = 0.5 * (u_edges[1:] + u_edges[:-1])
+    mean, sigma = radial_penetration(t_mid, energy_MeV, params)
+    mean = mean * r0
+    sigma = np.maximum(sigma * r0, 1e-9)
     rr = r.reshape(-1, 1)
     inside = ndtr((rr - mean) / sigma) - ndtr((-rr - mean) / sigma)
     return (inside @ d_energy).reshape(r.shape) / energy_MeV
+
+
+def scaled_point_kernel(x, energy_MeV: float, bin_width: float, params: dict | None = None):
+    """Scaled dose point kernel J(x) of a monoenergetic electron in water, bin means.
+
+    J is the fraction of the initial energy deposited per unit x = r/r0 (r0 the CSDA range),
+    averaged over the bins [x - w/2, x + w/2] (clipped at 0), the form in which Monte Carlo
+    point kernels are published (:mod:`.published_kernels`).
+
+    Args:
+        x: bin centres, in units of r0.
+        energy_MeV: electron energy, MeV.
+        bin_width: bin width w, in units of r0.
+        params: penetration model constants (default :data:`PENETRATION_FIT`).
+    """
+    x = np.asarray(x, dtype=float)
+    lo = np.maximum(x - 0.5 * bin_width, 0.0)
+    hi = x + 0.5 * bin_width
+    r0 = float(electron_csda_range_mm(energy_MeV))
+    f_hi = electron_cumulative_fraction(hi * r0, energy_MeV, params=params)
+    f_lo = electron_cumulative_fraction(lo * r0, energy_MeV, params=params)
+    return (f_hi - f_lo) / (hi - lo)
 
 
 def beta_cumulative_MeV(r_mm, energy_MeV, number_per_MeV, density_g_per_mL: float = 1.0):
