@@ -175,8 +175,9 @@ def main(argv: list[str] | None = None) -> int:
         "10 mL (the kernel spreads their electron energy beyond them). With the dose engine "
         "fixed, the kernel table measures the imaging "
         "chain (quantification, registration, kinetics, partial volume, masses); the kernel "
-        "itself is checked against published voxel S-values "
-        "(`Testing/core/test_dose_svalues.py`).",
+        "itself is checked against published Monte Carlo point kernels and voxel S-values "
+        "(Lanconelli et al. 2012; `Testing/core/test_dose_kernel_published.py`, table in "
+        "docs/dose-engine.md).",
         "- Lung and bone: density conversion of low/high HU and the truth's tissue classes "
         "differ most there; these are not accuracy claims.",
         "- Small lesions (< 4 mL): the GTM recovers most activity, but noise and the "

@@ -185,7 +185,7 @@ def photon_inclusive_mean_doses(study_dir: str | Path) -> dict[str, float]:
     Comparing the kernel method with these doses isolates the imaging chain (quantification,
     registration, kinetics, partial-volume correction, CT-derived masses) with the dose
     engine held fixed; the kernel itself is validated separately against published voxel
-    S-values (``Testing/core/test_dose_svalues.py``). Photon transport is that of uniform
+    S-values (``Testing/core/test_dose_kernel_published.py``). Photon transport is that of uniform
     water: lung and bone heterogeneity is not modelled, here as in the kernel method.
 
     Nothing is written into ``study_dir`` (cached studies are read-only). Takes a few
