@@ -12,7 +12,12 @@ import SimpleITK as sitk
 from dicom_factory import nm_multiframe, pet_slice, write, write_series
 from pydicom.uid import generate_uid
 
-from theranostics.errors import MissingTagError, QuantificationError, UnitsError
+from theranostics.errors import (
+    MissingTagError,
+    PlausibilityError,
+    QuantificationError,
+    UnitsError,
+)
 from theranostics.image import QuantitativeImage
 from theranostics.io import read_image
 from theranostics.metadata import ImageMetadata, QuantityInfo
@@ -72,8 +77,8 @@ def test_suv_on_written_pet_series(tmp_path):
     [
         ("370000000", "auto", 370.0),
         ("370", "auto", 370.0),
-        ("370", "Bq", 370e-6),
-        ("370000000", "MBq", 370e6),
+        ("3700000", "Bq", 3.7),
+        ("3700", "MBq", 3700.0),
     ],
 )
 def test_activity_unit_rule_and_override(tmp_path, stored, rule, expected_MBq):
@@ -91,6 +96,18 @@ def test_activity_unit_rule_and_override(tmp_path, stored, rule, expected_MBq):
     assert pet.meta.administration.activity_rule  # says which rule fired
     if rule == "auto" and stored == "370":
         assert any("only makes sense in MBq" in p for p in pet.meta.problems)
+
+
+@pytest.mark.parametrize(("stored", "rule"), [("370", "Bq"), ("370000000", "MBq")])
+def test_activity_override_to_an_impossible_activity_is_refused(tmp_path, stored, rule):
+    """370 Bq or 370 TBq is no patient's administration (0.1 MBq to 100 GBq)."""
+    uid = generate_uid()
+    slices = [pet_slice(uid, 3.0 * k) for k in range(2)]
+    for ds in slices:
+        ds.RadiopharmaceuticalInformationSequence[0].RadionuclideTotalDose = stored
+    write_series(slices, tmp_path)
+    with pytest.raises(PlausibilityError, match=r"administered activity .* is impossible"):
+        read_image(tmp_path, activity_unit=rule)
 
 
 def _nm(tmp_path, counts=1000):

@@ -35,7 +35,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _check_overrides(args) -> None:
+    """Options are values at the boundary too: the plausibility rules apply."""
+    from .. import plausibility
+
+    for value, rule, option in (
+        (args.weight_kg, plausibility.WEIGHT_KG, "--weight-kg"),
+        (args.height_m, plausibility.HEIGHT_M, "--height-m"),
+        (args.activity_MBq, plausibility.ACTIVITY_MBQ, "--activity-MBq"),
+    ):
+        if value is not None:
+            plausibility.check(value, rule, tag=option, fix=f"give {option} in its unit")
+
+
 def _with_overrides(meta, args):
+    _check_overrides(args)
     patient = meta.patient.__class__(
         weight_kg=args.weight_kg or meta.patient.weight_kg,
         height_m=args.height_m or meta.patient.height_m,

@@ -23,10 +23,17 @@ import pydicom
 import SimpleITK as sitk
 from pydicom.dataset import Dataset
 
-from ..errors import GeometryError, MissingTagError, MixedSeriesError, NotDicomError
+from .. import plausibility
+from ..errors import (
+    GeometryError,
+    InvalidTagError,
+    MissingTagError,
+    MixedSeriesError,
+    NotDicomError,
+)
 from ..image import check_spacing
 from .dicom_meta import RWV_UNITS
-from .dicom_values import first_item, number, numbers, tag_label, text
+from .dicom_values import first_item, integer, number, numbers, tag_label, text
 
 #: Direction cosines of different slices may differ by this much and still be one stack.
 ORIENTATION_TOLERANCE = 1e-4
@@ -79,6 +86,8 @@ def _position(ds: Dataset, path, keyword="ImagePositionPatient") -> np.ndarray:
             tag=tag_label(keyword),
             fix="the series cannot be placed in patient space; re-export it with geometry",
         )
+    for value in ipp:
+        plausibility.check(value, plausibility.POSITION_MM, path=path, tag=tag_label(keyword))
     return np.array(ipp)
 
 
@@ -93,7 +102,44 @@ def _pixel_spacing(ds: Dataset, path) -> tuple[float, float]:
         )
     # PixelSpacing is (row spacing, column spacing) = (step along j, step along i).
     col_step, row_step = check_spacing((ps[1], ps[0]), path=path, tag=tag_label("PixelSpacing"))
+    for step in (col_step, row_step):
+        plausibility.check(step, plausibility.SPACING_MM, path=path, tag=tag_label("PixelSpacing"))
     return col_step, row_step
+
+
+def spacing_problems(spacing_mm, path, tag: str) -> list[str]:
+    """Refuse impossible voxel spacings and note unusual ones (:data:`plausibility.SPACING_MM`)."""
+    notes: list[str] = []
+    for step in spacing_mm:
+        notes += plausibility.check(step, plausibility.SPACING_MM, path=path, tag=tag)
+    return sorted(set(notes))
+
+
+def image_size(ds: Dataset, path) -> tuple[int, int]:
+    """(Rows, Columns), both required and positive."""
+    rows = integer(ds, "Rows", path=path, required=True)
+    cols = integer(ds, "Columns", path=path, required=True)
+    for keyword, value in (("Rows", rows), ("Columns", cols)):
+        if value <= 0:
+            raise InvalidTagError(
+                f"{keyword} is {value}", path=path, tag=tag_label(keyword), fix="re-export"
+            )
+    return rows, cols
+
+
+def check_frame_of_reference(headers: Sequence[Dataset], files: Sequence[str]) -> None:
+    """All slices of one stack must share their FrameOfReferenceUID (one patient space)."""
+    first = text(headers[0], "FrameOfReferenceUID")
+    for ds, path in zip(headers[1:], files[1:]):
+        other = text(ds, "FrameOfReferenceUID")
+        if other != first:
+            raise MixedSeriesError(
+                f"slice is in frame of reference {other} but {files[0]} is in {first}",
+                path=path,
+                tag=tag_label("FrameOfReferenceUID"),
+                fix="the series mixes slices of different patient coordinate systems: "
+                "remove the foreign slice",
+            )
 
 
 def _direction(iop: np.ndarray) -> tuple[np.ndarray, tuple[float, ...]]:
@@ -112,10 +158,11 @@ def slice_stack_geometry(headers: Sequence[Dataset], files: Sequence[str]) -> St
     """
     first, path0 = headers[0], files[0]
     iop = _orientation(first, path0)
-    rows, cols = int(first.Rows), int(first.Columns)
+    rows, cols = image_size(first, path0)
     spacing_i, spacing_j = _pixel_spacing(first, path0)
+    check_frame_of_reference(headers, files)
     for ds, path in zip(headers[1:], files[1:]):
-        if int(ds.Rows) != rows or int(ds.Columns) != cols:
+        if image_size(ds, path) != (rows, cols):
             raise MixedSeriesError(
                 f"slice is {ds.Columns}x{ds.Rows} but {path0} is {cols}x{rows}",
                 path=path,
@@ -154,6 +201,9 @@ def slice_stack_geometry(headers: Sequence[Dataset], files: Sequence[str]) -> St
         step = _regular_step(along_sorted, [files[i] for i in order])
         _check_no_shear(positions[order], normal, [files[i] for i in order])
     check_spacing((spacing_i, spacing_j, step), path=path0)
+    notes += spacing_problems(
+        (spacing_i, spacing_j, step), path0, "PixelSpacing / slice positions (0028,0030)"
+    )
     origin = tuple(float(v) for v in positions[order[0]])
     return StackGeometry(
         origin=origin,
@@ -228,7 +278,7 @@ def _read_pixels(path: str) -> tuple[Dataset, np.ndarray]:
         raise NotDicomError(
             "not a DICOM file", path=path, fix="remove it from the series folder"
         ) from exc
-    except (ValueError, EOFError, OSError, AttributeError, KeyError, IndexError) as exc:
+    except (ValueError, EOFError, OSError, AttributeError, KeyError, IndexError, TypeError) as exc:
         raise NotDicomError(
             f"pixel data unreadable or truncated ({exc})",
             path=path,
@@ -237,19 +287,46 @@ def _read_pixels(path: str) -> tuple[Dataset, np.ndarray]:
         ) from exc
 
 
-def value_transform(ds: Dataset, path) -> tuple[float, float]:
+def value_transform(ds: Dataset, path, *, ct: bool = False) -> tuple[float, float]:
     """(slope, intercept) that turn stored values into the reported units: Real World Value
-    Mapping when it defines known units, else RescaleSlope/RescaleIntercept, else identity."""
+    Mapping when it defines known units, else RescaleSlope/RescaleIntercept, else identity.
+
+    Raises:
+        PlausibilityError: a zero or negative slope, or a slope/intercept outside the
+            plausibility rules (CT: slope <= 100, |intercept| <= 1e4 HU).
+    """
     rwvm = first_item(ds, "RealWorldValueMappingSequence")
     if rwvm is not None:
         code = first_item(rwvm, "MeasurementUnitsCodeSequence")
         if code is not None and text(code, "CodeValue") in RWV_UNITS:
             slope = number(rwvm, "RealWorldValueSlope", path=path)
             if slope is not None:
-                return slope, number(rwvm, "RealWorldValueIntercept", path=path) or 0.0
+                intercept = number(rwvm, "RealWorldValueIntercept", path=path) or 0.0
+                _check_rescale(slope, intercept, path, ct, "RealWorldValue")
+                return slope, intercept
     slope = number(ds, "RescaleSlope", path=path)
     intercept = number(ds, "RescaleIntercept", path=path)
-    return (1.0 if slope is None else slope), (0.0 if intercept is None else intercept)
+    slope = 1.0 if slope is None else slope
+    intercept = 0.0 if intercept is None else intercept
+    _check_rescale(slope, intercept, path, ct, "Rescale")
+    return slope, intercept
+
+
+def _check_rescale(slope: float, intercept: float, path, ct: bool, prefix: str) -> None:
+    slope_tag = f"{prefix}Slope" + (" (0028,1053)" if prefix == "Rescale" else "")
+    intercept_tag = f"{prefix}Intercept" + (" (0028,1052)" if prefix == "Rescale" else "")
+    plausibility.check(
+        slope,
+        plausibility.CT_RESCALE_SLOPE if ct else plausibility.RESCALE_SLOPE,
+        path=path,
+        tag=slope_tag,
+    )
+    plausibility.check(
+        intercept,
+        plausibility.CT_RESCALE_INTERCEPT if ct else plausibility.RESCALE_INTERCEPT,
+        path=path,
+        tag=intercept_tag,
+    )
 
 
 def read_slice_stack(
@@ -258,7 +335,7 @@ def read_slice_stack(
     """Read a single-frame slice stack into a float32 (or int16 HU) SimpleITK image in LPS."""
     geom = slice_stack_geometry(headers, files)
     cols, rows, depth = geom.size
-    transforms = [value_transform(headers[i], files[i]) for i in geom.order]
+    transforms = [value_transform(headers[i], files[i], ct=integer_hu) for i in geom.order]
     as_int16 = integer_hu and all(s == 1.0 and float(b).is_integer() for s, b in transforms)
     volume = np.empty((depth, rows, cols), dtype=np.int16 if as_int16 else np.float32)
     for k, idx in enumerate(geom.order):
@@ -326,13 +403,24 @@ def nm_geometry(ds: Dataset, path) -> StackGeometry:
         )
     check_spacing((step,), path=path, tag=tag)
     check_spacing((spacing_i, spacing_j), path=path, tag=tag_label("PixelSpacing"))
-    frames = int(number(ds, "NumberOfFrames", path=path) or 1)
+    notes += spacing_problems((spacing_i, spacing_j, step), path, f"PixelSpacing / {tag}")
+    frames = integer(ds, "NumberOfFrames", path=path)
+    if frames is None:
+        frames = 1
+    if frames <= 0:
+        raise InvalidTagError(
+            f"NumberOfFrames is {frames}",
+            path=path,
+            tag=tag_label("NumberOfFrames"),
+            fix="a reconstruction has at least one frame: re-export it",
+        )
+    rows, cols = image_size(ds, path)
     _, direction = _direction(iop)
     return StackGeometry(
         origin=tuple(float(v) for v in origin),
         spacing=(spacing_i, spacing_j, float(step)),
         direction=direction,
-        size=(int(ds.Columns), int(ds.Rows), frames),
+        size=(cols, rows, frames),
         order=tuple(range(frames)),
         notes=tuple(notes),
     )

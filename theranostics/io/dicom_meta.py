@@ -13,7 +13,8 @@ from datetime import date, datetime, timedelta
 
 from pydicom.dataset import Dataset
 
-from ..errors import InvalidTagError, TimingError, UnitsError
+from .. import plausibility
+from ..errors import InvalidTagError, NuclideError, PlausibilityError, TimingError, UnitsError
 from ..metadata import (
     AcquisitionInfo,
     Administration,
@@ -68,9 +69,19 @@ def patient_info(ds: Dataset, path=None) -> tuple[PatientInfo, list[str]]:
     if weight is not None and weight <= 0:
         notes.append("PatientWeight is zero or negative: ignored")
         weight = None
-    elif weight is not None and weight > 500:
+    elif weight is not None and weight > plausibility.WEIGHT_KG.high:
         notes.append(f"PatientWeight {weight} is implausible for kg (grams?): ignored")
         weight = None
+    elif weight is not None and weight < plausibility.WEIGHT_KG.low:
+        notes.append(
+            f"PatientWeight {weight} kg is below any patient's weight (tonnes, or a typing "
+            "error?): ignored"
+        )
+        weight = None
+    elif weight is not None:
+        notes += plausibility.check(
+            weight, plausibility.WEIGHT_KG, path=path, tag=tag_label("PatientWeight")
+        )
     height = number(ds, "PatientSize", path=path)
     if height is not None and height <= 0:
         notes.append("PatientSize is zero or negative: ignored")
@@ -82,18 +93,30 @@ def patient_info(ds: Dataset, path=None) -> tuple[PatientInfo, list[str]]:
         else:
             notes.append(f"PatientSize {height} is implausible for m: ignored")
             height = None
+    elif height is not None and height < plausibility.HEIGHT_M.low:
+        notes.append(f"PatientSize {height} m is below any patient's height: ignored")
+        height = None
     sex = (text(ds, "PatientSex") or "").upper()[:1] or None
     if sex not in ("F", "M"):
         sex = None
     return PatientInfo(weight_kg=weight, height_m=height, sex=sex), notes
 
 
-def _nuclide_from_sequence(item: Dataset | None) -> tuple[str | None, str]:
+def _nuclide_from_sequence(item: Dataset | None, path=None) -> tuple[str | None, str]:
     if item is None:
         return None, ""
     code = first_item(item, "RadionuclideCodeSequence")
     if code is not None:
         key = normalise_nuclide_name(text(code, "CodeMeaning") or "")
+        by_value = NUCLIDE_CODES.get(text(code, "CodeValue") or "")
+        if key and by_value and key != by_value:
+            raise InvalidTagError(
+                f"the nuclide code value {text(code, 'CodeValue')} means {by_value} but its "
+                f"code meaning says {text(code, 'CodeMeaning')!r} ({key})",
+                path=path,
+                tag="RadionuclideCodeSequence (0054,0300) CodeValue vs CodeMeaning",
+                fix="correct the code value or the code meaning, or give the nuclide explicitly",
+            )
         if key:
             return key, "RadionuclideCodeSequence.CodeMeaning"
         key = NUCLIDE_CODES.get(text(code, "CodeValue") or "")
@@ -142,10 +165,16 @@ def administration(
     ``activity_unit`` ("auto", "Bq" or "MBq") says how to read RadionuclideTotalDose; "auto"
     applies :data:`ACTIVITY_BQ_THRESHOLD` and says so in ``activity_rule``.
     """
-    notes: list[str] = []
     item = first_item(ds, "RadiopharmaceuticalInformationSequence") or Dataset()
-    nuclide, nuclide_source = _nuclide_from_sequence(item)
+    nuclide, nuclide_source = _nuclide_from_sequence(item, path)
     half_life_s = number(item, "RadionuclideHalfLife", path=path)
+    table_s = None
+    if nuclide is not None:
+        try:
+            table_s = get_nuclide(nuclide).half_life_s
+        except NuclideError:
+            table_s = None
+    notes: list[str] = plausibility.check_half_life(half_life_s, nuclide, table_s, path=path)
     if nuclide is None:
         window = first_item(ds, "EnergyWindowInformationSequence")
         key = normalise_nuclide_name(text(window, "EnergyWindowName") or "") if window else None
@@ -209,21 +238,43 @@ def _activity_MBq(
             fix="correct the tag or give the activity explicitly",
         )
     if activity_unit == "Bq":
+        _check_activity(value / 1e6, "read as Bq (user override)", path, notes)
         return value / 1e6, "RadionuclideTotalDose read as Bq (user override)"
     if activity_unit == "MBq":
+        _check_activity(value, "read as MBq (user override)", path, notes)
         return value, "RadionuclideTotalDose read as MBq (user override)"
     if activity_unit != "auto":
         raise ValueError(f"activity_unit must be 'auto', 'Bq' or 'MBq', not {activity_unit!r}")
     if value > ACTIVITY_BQ_THRESHOLD:
         rule = f"RadionuclideTotalDose {value:g} > 1e5 read as Bq"
+        _check_activity(value / 1e6, rule, path, notes)
         return value / 1e6, rule
     rule = f"RadionuclideTotalDose {value:g} <= 1e5 read as MBq"
+    _check_activity(value, rule, path, notes)
     if modality == "PT":
         notes.append(
             f"PET file stores RadionuclideTotalDose {value:g}, which only makes sense "
             "in MBq although PET specifies Bq; read as MBq"
         )
     return value, rule
+
+
+def _check_activity(activity_MBq: float, rule: str, path, notes: list[str]) -> None:
+    try:
+        notes += plausibility.check(
+            activity_MBq,
+            plausibility.ACTIVITY_MBQ,
+            path=path,
+            tag=tag_label("RadionuclideTotalDose"),
+        )
+    except PlausibilityError as exc:
+        raise PlausibilityError(
+            f"{exc.message} ({rule})",
+            path=path,
+            tag=exc.tag,
+            fix="correct the tag, or give the unit (--activity-unit Bq|MBq) or the activity "
+            "explicitly",
+        ) from None
 
 
 def _series_and_acquisition_times(headers: Sequence[Dataset], path):
@@ -291,6 +342,14 @@ def acquisition(
             "per-frame times, SeriesDate/Time)"
         )
     duration_s, duration_source = _duration_s(headers[0], path, modality)
+    if duration_s is not None and modality in ("NM", "PT"):
+        notes += plausibility.check(
+            duration_s,
+            plausibility.DURATION_S,
+            path=path,
+            tag=duration_source,
+            fix="correct the frame duration (ms) or the number of frames",
+        )
     if duration_s is None and modality in ("NM", "PT"):
         notes.append(
             "acquisition duration missing (ActualFrameDuration, RotationInformationSequence)"
@@ -488,6 +547,19 @@ def image_metadata(
     )
     if modality == "PT" and admin.nuclide and admin.nuclide not in POSITRON_EMITTERS:
         q_notes.append(f"SPECT stored as PT: {admin.nuclide} is not a positron emitter")
+    if modality in ("NM", "PT"):
+        q_notes += _study_consistency(first, path, modality, admin, acq, qty)
+    for stored_modality in sorted({text(h, "Modality") or "" for h in headers}):
+        if stored_modality != modality:
+            q_notes.append(
+                f"Modality (0008,0060) is {stored_modality!r} in some files but the SOP "
+                f"class is {modality}: read as {modality}"
+            )
+    if not text(first, "FrameOfReferenceUID") and modality in ("NM", "PT", "CT"):
+        q_notes.append(
+            "no FrameOfReferenceUID (0020,0052): the image cannot be matched to other "
+            "series without registration"
+        )
     return ImageMetadata(
         modality=modality,
         series_instance_uid=text(first, "SeriesInstanceUID"),
@@ -501,6 +573,89 @@ def image_metadata(
         source_files=tuple(str(f) for f in files),
         problems=tuple([*extra_problems, *p_notes, *a_notes, *d_notes, *q_notes]),
     )
+
+
+def _half_life_of(admin: Administration) -> float | None:
+    if admin.half_life_s:
+        return admin.half_life_s
+    if admin.nuclide:
+        try:
+            return get_nuclide(admin.nuclide).half_life_s
+        except NuclideError:
+            return None
+    return None
+
+
+def _study_consistency(ds, path, modality, admin, acq, qty) -> list[str]:
+    """Times against the half-life, DecayFactor against the timing, energy window against
+    the nuclide (rules in :mod:`theranostics.plausibility`)."""
+    notes: list[str] = []
+    half_life_s = _half_life_of(admin)
+    notes += plausibility.check_elapsed(admin.datetime, acq.start, half_life_s, path=path)
+    if qty.decay_factor is not None:
+        notes += plausibility.check(
+            qty.decay_factor, plausibility.DECAY_FACTOR, path=path, tag=tag_label("DecayFactor")
+        )
+        if half_life_s and qty.decay_correction in ("START", "ADMIN"):
+            ref = qty.decay_reference
+            if ref is not None and acq.start is not None:
+                from ..quant.decay import frame_reference_offset_s
+
+                frame_ref_s = (acq.start - ref).total_seconds() + frame_reference_offset_s(
+                    acq.duration_s or 0.0, half_life_s
+                )
+                expected = 2.0 ** (frame_ref_s / half_life_s)
+                if abs(qty.decay_factor / expected - 1.0) > 0.05:
+                    notes.append(
+                        f"DecayFactor {qty.decay_factor:g} disagrees with the timing "
+                        f"(expected {expected:.5g} from the decay reference time, the frame "
+                        "start and duration): check DecayFactor (0054,1321) and the times"
+                    )
+    notes += _energy_window_notes(ds, path, admin.nuclide)
+    return notes
+
+
+def _energy_window_notes(ds, path, nuclide: str | None) -> list[str]:
+    notes: list[str] = []
+    windows = ds.get("EnergyWindowInformationSequence") or []
+    lines = None
+    for w_index, window in enumerate(windows):
+        for rng in window.get("EnergyWindowRangeSequence") or []:
+            lower = number(rng, "EnergyWindowLowerLimit", path=path)
+            upper = number(rng, "EnergyWindowUpperLimit", path=path)
+            if lower is None or upper is None:
+                continue
+            tag = "EnergyWindowRangeSequence (0054,0013) Lower/UpperLimit"
+            for value in (lower, upper):
+                plausibility.check(value, plausibility.ENERGY_KEV, path=path, tag=tag)
+            if lower >= upper:
+                raise PlausibilityError(
+                    f"energy window {w_index + 1}: lower limit {lower:g} keV is not below the "
+                    f"upper limit {upper:g} keV",
+                    path=path,
+                    tag=tag,
+                    fix="correct the window limits",
+                )
+            if nuclide and w_index == 0:
+                if lines is None:
+                    lines = _photon_lines_keV(nuclide)
+                if lines is not None and not any(lower <= e <= upper for e in lines):
+                    notes.append(
+                        f"energy window {lower:g}-{upper:g} keV holds no photon line of "
+                        f"{nuclide} (yield >= 1 %): wrong nuclide or window? check "
+                        "EnergyWindowInformationSequence and RadionuclideCodeSequence"
+                    )
+    return notes
+
+
+def _photon_lines_keV(nuclide: str) -> list[float] | None:
+    try:
+        from ..nuclide_data.emissions import get_emissions
+
+        photons = get_emissions(nuclide, include_progeny=True).photon_lines
+    except (NuclideError, OSError, KeyError, ValueError):
+        return None
+    return [float(e) * 1000.0 for e, y in photons if y >= 0.01]
 
 
 #: Nuclides imaged by PET (a PT series with another nuclide is a SPECT stored as PT).

@@ -70,7 +70,10 @@ def numbers(ds: Dataset, keyword: str, count: int, *, path=None) -> tuple[float,
     value = raw(ds, keyword)
     if value is None:
         return None
-    values = list(value) if not isinstance(value, (str, bytes)) else [value]
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        values = [value]  # a single value where several are required
+    else:
+        values = list(value)
     try:
         result = tuple(float(v) for v in values)
     except (TypeError, ValueError) as exc:
@@ -82,7 +85,7 @@ def numbers(ds: Dataset, keyword: str, count: int, *, path=None) -> tuple[float,
         ) from exc
     if len(result) != count or not all(math.isfinite(v) for v in result):
         raise InvalidTagError(
-            f"expected {count} finite numbers, found {list(value)!r}",
+            f"expected {count} finite numbers, found {[str(v) for v in values]!r}",
             path=path,
             tag=tag_label(keyword),
             fix="correct the tag",
@@ -190,6 +193,35 @@ def datetime_from(
     if fallback_date is not None:
         return datetime.combine(fallback_date, clock), f"{tm_keyword} (date from series/study)"
     return None, ""
+
+
+def integer(ds: Dataset, keyword: str, *, path=None, required: bool = False) -> int | None:
+    """An integer tag (US/IS ...) as ``int``; ``None`` when absent, unless ``required``.
+
+    Raises:
+        MissingTagError: absent and ``required``.
+        InvalidTagError: not an integer.
+    """
+    value = number(ds, keyword, path=path)
+    if value is None:
+        if required:
+            from ..errors import MissingTagError
+
+            raise MissingTagError(
+                f"{keyword} is missing",
+                path=path,
+                tag=tag_label(keyword),
+                fix="the image cannot be decoded without it: re-export the series",
+            )
+        return None
+    if not float(value).is_integer():
+        raise InvalidTagError(
+            f"value {value!r} is not an integer",
+            path=path,
+            tag=tag_label(keyword),
+            fix="correct the tag",
+        )
+    return int(value)
 
 
 def first_item(ds: Dataset, keyword: str) -> Dataset | None:

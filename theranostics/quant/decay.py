@@ -19,7 +19,13 @@ def decay_factor(elapsed_s: float, half_life_s: float) -> float:
     """Fraction remaining after ``elapsed_s`` seconds: 2^(-elapsed/T1/2). Negative elapsed
     time gives a factor above 1 (activity earlier in time)."""
     if half_life_s <= 0 or not math.isfinite(half_life_s):
-        raise ValueError(f"half-life must be positive and finite, got {half_life_s} s")
+        from ..errors import NuclideError  # an InputError, hence also a ValueError
+
+        raise NuclideError(
+            f"half-life must be positive and finite, got {half_life_s} s",
+            tag="RadionuclideHalfLife (0018,1075) / half-life",
+            fix="give the half-life in seconds, or the nuclide (its ICRP 107 value is used)",
+        )
     return 2.0 ** (-elapsed_s / half_life_s)
 
 

@@ -20,9 +20,11 @@ after Du Bois & Du Bois, Arch Intern Med 17:863 (1916) (SUVbsa, in cm^2/mL).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from .. import plausibility
 from ..errors import MissingTagError, NuclideError, QuantificationError, TimingError
 from ..metadata import ImageMetadata
 from ..nuclides import get_nuclide
@@ -75,6 +77,13 @@ def body_surface_area_m2(weight_kg: float, height_m: float) -> float:
 def _half_life(meta: ImageMetadata, path) -> tuple[float, str]:
     admin = meta.administration
     if admin.half_life_s:
+        table_s = None
+        if admin.nuclide:
+            try:
+                table_s = get_nuclide(admin.nuclide).half_life_s
+            except NuclideError:
+                table_s = None
+        plausibility.check_half_life(admin.half_life_s, admin.nuclide, table_s, path=path)
         return admin.half_life_s, "RadionuclideHalfLife (0018,1075)"
     if admin.nuclide:
         return get_nuclide(admin.nuclide).half_life_s, f"ICRP 107 half-life of {admin.nuclide}"
@@ -194,7 +203,22 @@ def suv_factors(meta: ImageMetadata) -> SUVFactors:
                 tag="RadiopharmaceuticalStartDateTime vs SeriesTime/AcquisitionTime",
                 fix="check the times in the header",
             )
+        plausibility.check_elapsed(admin.datetime, ref, half_life_s, path=path)
         activity_Bq *= decay_factor(dt, half_life_s)
+    if not activity_Bq > 0 or not math.isfinite(activity_Bq):
+        raise QuantificationError(
+            f"the administered activity decayed to the image time is {activity_Bq:g} Bq",
+            path=path,
+            tag="RadionuclideTotalDose / RadiopharmaceuticalStartDateTime",
+            fix="check the administered activity and the administration time",
+        )
+    if not weight > 0 or not math.isfinite(weight):
+        raise MissingTagError(
+            f"patient weight {weight} is not a usable weight",
+            path=path,
+            tag="PatientWeight (0010,1030)",
+            fix="give the weight explicitly (--weight-kg)",
+        )
     patient = meta.patient
     lbm = bsa = None
     if patient.height_m and patient.sex in ("F", "M"):
