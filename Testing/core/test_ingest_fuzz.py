@@ -32,6 +32,7 @@ from theranostics.cli.main import main
 
 NM_DIR = REAL_DATA / "siemens-maa-spect-ct" / "NM"
 CT_DIR = REAL_DATA / "siemens-maa-spect-ct" / "CT"
+RT_DIR = REAL_DATA / "siemens-maa-spect-ct" / "RTSTRUCT"
 PET_FILE = REAL_DATA / "pet-flt-slices" / "slice1.dcm"
 
 #: Expectations: "error" = refused cleanly; "flag" = refused or a problem shown; "any" = only
@@ -44,7 +45,7 @@ class Case:
     """One mutation: which source, what it does, what must happen."""
 
     name: str
-    source: str  # "nm", "ct", "pet"
+    source: str  # "nm", "ct", "pet", "rt"
     mutate: Callable[[Dataset], None]
     expect: str
 
@@ -121,6 +122,31 @@ def _empty_pixels(ds: Dataset) -> None:
 
 def _single_spacing(ds: Dataset) -> None:
     ds.PixelSpacing = [float(ds.PixelSpacing[0])]
+
+
+def _contour(keyword: str, value, roi: int = 0, index: int = 0):
+    def f(ds: Dataset) -> None:
+        setattr(ds.ROIContourSequence[roi].ContourSequence[index], keyword, value)
+
+    return f
+
+
+def _roi_frame(value: str):
+    def f(ds: Dataset) -> None:
+        ds.StructureSetROISequence[0].ReferencedFrameOfReferenceUID = value
+
+    return f
+
+
+def _set_frame(value: str):
+    def f(ds: Dataset) -> None:
+        ds.ReferencedFrameOfReferenceSequence[0].FrameOfReferenceUID = value
+
+    return f
+
+
+def _duplicate_roi_number(ds: Dataset) -> None:
+    ds.StructureSetROISequence[1].ROINumber = ds.StructureSetROISequence[0].ROINumber
 
 
 NM_SCAN = "20201222142440"  # the NM acquisition start of the real study
@@ -204,6 +230,27 @@ def _base_cases() -> list[Case]:
         )
     )
     add(Case("nm FrameOfReference deleted", "nm", _delete("FrameOfReferenceUID"), FLAG))
+    # --- RTSTRUCT (next to the NM it was drawn for) ----------------------------------------
+    add(Case("rt contour point 1e30", "rt", _contour("ContourData", [1e30, 0.0, 0.0] * 4), FLAG))
+    add(Case("rt contour of one point", "rt", _contour("ContourData", [1.0, 2.0, 3.0]), FLAG))
+    add(Case("rt unknown geometric type", "rt", _contour("ContourGeometricType", "BLOB"), FLAG))
+    add(Case("rt open contour", "rt", _contour("ContourGeometricType", "OPEN_PLANAR"), FLAG))
+    add(
+        Case(
+            "rt no ReferencedFrameOfReferenceSequence",
+            "rt",
+            _delete("ReferencedFrameOfReferenceSequence"),
+            FLAG,
+        )
+    )
+    add(Case("rt foreign frame of reference", "rt", _set_frame("1.2.3.4.5.6"), FLAG))
+    add(Case("rt ROI in a foreign frame", "rt", _roi_frame("1.2.3.4.5.6.7"), FLAG))
+    add(
+        Case("rt contour data 4 values", "rt", _contour("ContourData", [1.0, 2.0, 3.0, 4.0]), ERROR)
+    )
+    add(Case("rt duplicate ROI number", "rt", _duplicate_roi_number, ERROR))
+    add(Case("rt no StructureSetROISequence", "rt", _delete("StructureSetROISequence"), ERROR))
+    add(Case("rt no ROIContourSequence", "rt", _delete("ROIContourSequence"), ERROR))
     # --- CT slice (the middle one of three) --------------------------------------------
     add(Case("ct empty PixelData", "ct", _empty_pixels, ERROR))
     add(Case("ct RescaleIntercept 1e30", "ct", _set("RescaleIntercept", 1e30), ERROR))
@@ -384,6 +431,8 @@ def _source_files(source: str) -> list[Path]:
             _SOURCES[source] = sorted(NM_DIR.glob("*.dcm"))
         elif source == "ct":
             _SOURCES[source] = sorted(CT_DIR.glob("*.dcm"))[10:13]
+        elif source == "rt":  # the RTSTRUCT (mutated) and the NM
+            _SOURCES[source] = sorted(NM_DIR.glob("*.dcm")) + sorted(RT_DIR.glob("*.dcm"))
         else:
             _SOURCES[source] = [PET_FILE]
     return _SOURCES[source]
@@ -392,7 +441,7 @@ def _source_files(source: str) -> list[Path]:
 def _write_case(case: Case | None, source: str, folder: Path) -> Path:
     files = _source_files(source)
     folder.mkdir(parents=True)
-    target = len(files) // 2
+    target = len(files) - 1 if source == "rt" else len(files) // 2
     for index, path in enumerate(files):
         if case is not None and index == target:
             ds = pydicom.dcmread(path)
@@ -417,7 +466,7 @@ def _image_rows(stdout: str) -> list[dict]:
         rows = json.loads(stdout)
     except json.JSONDecodeError:
         return []
-    return [r for r in rows if r.get("kind") in ("CT", "NM", "PT")]
+    return [r for r in rows if r.get("kind") in ("CT", "NM", "PT", "RTSTRUCT")]
 
 
 _BASELINE: dict[str, set[str]] = {}

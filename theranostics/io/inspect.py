@@ -108,6 +108,13 @@ def _structure_row(record: SeriesRecord) -> dict:
     row["structures"] = names
     if not names:
         row["problems"].append("no ROIs (StructureSetROISequence empty)")
+    try:
+        from .rtstruct import read_rtstruct
+
+        row["problems"].extend(read_rtstruct(record.files[0]).problems)
+    except InputError as exc:
+        row["error"] = str(exc)
+        row["problems"].append(f"not read: {exc}")
     return row
 
 
@@ -153,5 +160,27 @@ def inspect_directory(
         from .slicer_files import volume_file_row
 
         rows.extend(volume_file_row(f) for f in scan.volume_files)
+    _frame_of_reference_problems(rows)
     report(progress, 1.0, "done")
     return rows
+
+
+def _frame_of_reference_problems(rows: list[dict]) -> None:
+    """Across the folder: an NM/PET series in no CT's frame of reference needs a
+    registration; an RTSTRUCT whose frame no image has cannot be placed on them."""
+    ct_frames = {r["frame_of_reference_uid"] for r in rows if r["kind"] == "CT"} - {None}
+    image_frames = {
+        r["frame_of_reference_uid"] for r in rows if r["kind"] in ("CT", "NM", "PT")
+    } - {None}
+    for row in rows:
+        frame = row.get("frame_of_reference_uid")
+        if row["kind"] in ("NM", "PT") and ct_frames and frame and frame not in ct_frames:
+            row["problems"].append(
+                f"frame of reference {frame} differs from every CT's in this folder: the "
+                "images must be registered before they are combined"
+            )
+        if row["kind"] == "RTSTRUCT" and image_frames and frame not in image_frames:
+            row["problems"].append(
+                f"structure set frame of reference {frame or '(none)'} matches no image "
+                "series in this folder: its contours may belong to another study"
+            )

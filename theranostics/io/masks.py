@@ -455,6 +455,7 @@ def _seg_weights(path, ref, notes, structures, skip_empty):
 
 def _rtstruct_weights(path, reference, notes, structures, skip_empty):
     struct = read_rtstruct(path)
+    notes.extend(struct.problems)  # dropped contours and frame-of-reference findings, named
     _check_unique(list(struct.names), path)
     chosen = _select(list(struct.names), structures, path)
     empty = [n for n in chosen if struct.roi(n).is_empty]

@@ -26,6 +26,7 @@ directions; it neither double counts nor leaves gaps between slabs.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,10 @@ from .contour_raster import plane_slabs, points_in_polygon
 
 #: SOP Class UID of RT Structure Set Storage.
 RT_STRUCTURE_SET_STORAGE = "1.2.840.10008.5.1.4.1.1.481.3"
+#: Contour points farther than this from the patient origin (mm) cannot be on a patient: the
+#: contour is dropped with a note (docs/ingest.md, Plausibility).
+MAX_COORDINATE_MM = 1.0e4
+
 #: Contour types that enclose an area (CLOSED_PLANAR_XOR is the explicit even-odd form).
 CLOSED_TYPES = ("CLOSED_PLANAR", "CLOSED_PLANAR_XOR")
 #: Contours of one ROI whose mean positions differ by less than this share a plane (mm).
@@ -222,6 +227,8 @@ def read_rtstruct(path: str | Path) -> RTStructSet:
         for item in ds.get("ReferencedFrameOfReferenceSequence", [])
         if item.get("FrameOfReferenceUID")
     )
+    rois, for_problems = _check_frames_of_reference(rois, for_uids)
+    problems.extend(for_problems)
     return RTStructSet(
         path=str(path),
         rois=tuple(rois),
@@ -230,6 +237,46 @@ def read_rtstruct(path: str | Path) -> RTStructSet:
         series_instance_uid=str(ds.SeriesInstanceUID) if ds.get("SeriesInstanceUID") else None,
         problems=tuple(problems),
     )
+
+
+def _check_frames_of_reference(
+    rois: list[RTStructROI], for_uids: tuple[str, ...]
+) -> tuple[list[RTStructROI], list[str]]:
+    """Each ROI's ReferencedFrameOfReferenceUID against the set's declared frames.
+
+    A missing ROI frame is taken from the set when it declares exactly one (noted); an ROI
+    frame the set does not declare, or no frame anywhere, is a problem: the contours cannot
+    be checked against the image they are used on.
+    """
+    problems: list[str] = []
+    if not for_uids:
+        problems.append(
+            "the structure set has no ReferencedFrameOfReferenceSequence (3006,0010): its "
+            "contours cannot be checked against the image's frame of reference"
+        )
+    out = []
+    for roi in rois:
+        roi_for = roi.frame_of_reference_uid
+        if roi_for is None and len(for_uids) == 1:
+            note = (
+                f"ROI {roi.name!r} has no ReferencedFrameOfReferenceUID: the structure "
+                f"set's frame {for_uids[0]} is used"
+            )
+            roi = dataclasses.replace(
+                roi, frame_of_reference_uid=for_uids[0], problems=(*roi.problems, note)
+            )
+            problems.append(note)
+        elif roi_for is None:
+            problems.append(f"ROI {roi.name!r} has no ReferencedFrameOfReferenceUID {_TAG_REF_FOR}")
+        elif for_uids and roi_for not in for_uids:
+            note = (
+                f"ROI {roi.name!r} refers to frame of reference {roi_for}, which the structure "
+                f"set does not declare ({', '.join(for_uids)})"
+            )
+            roi = dataclasses.replace(roi, problems=(*roi.problems, note))
+            problems.append(note)
+        out.append(roi)
+    return out, problems
 
 
 def _read_dataset(path: Path) -> pydicom.Dataset:
@@ -336,10 +383,16 @@ def _read_contours(item: pydicom.Dataset, name: str, path: Path) -> dict:
 
     contours: list[np.ndarray] = []
     points: list[np.ndarray] = []
-    ignored: dict[str, int] = {}
+    ignored: dict[str, list[int]] = {}
     for index, contour in enumerate(item.get("ContourSequence", [])):
         kind = str(contour.get("ContourGeometricType", "") or "").strip().upper()
         xyz = _contour_points(contour, name, index, path)
+        if np.any(np.abs(xyz) > MAX_COORDINATE_MM):
+            problems.append(
+                f"ROI {name!r}: contour {index} has a point {np.abs(xyz).max():.3g} mm from "
+                f"the origin (beyond {MAX_COORDINATE_MM:g} mm, outside any patient), ignored"
+            )
+            continue
         if kind in CLOSED_TYPES:
             if len(xyz) < 3:
                 problems.append(
@@ -351,11 +404,12 @@ def _read_contours(item: pydicom.Dataset, name: str, path: Path) -> dict:
             points.append(xyz[:1])
         else:
             key = kind or "(no ContourGeometricType)"
-            ignored[key] = ignored.get(key, 0) + 1
-    for kind, count in ignored.items():
+            ignored.setdefault(key, []).append(index)
+    for kind, indices in ignored.items():
         problems.append(
-            f"ROI {name!r}: {count} {kind} contour(s) ignored: only CLOSED_PLANAR contours "
-            f"enclose a volume"
+            f"ROI {name!r}: {len(indices)} {kind} contour(s) ignored (contour "
+            f"{', '.join(str(i) for i in indices[:20])}{' ...' if len(indices) > 20 else ''}): "
+            "only CLOSED_PLANAR contours enclose a volume"
         )
     if points:
         problems.append(f"ROI {name!r}: {len(points)} POINT marker(s) kept, not rasterised")
