@@ -16,7 +16,8 @@ background-adaptive threshold.
    for the markers used).
 3. **Threshold per lesion**, from its maximum M, its SUVpeak-type reference I_ref (highest
    1 mL sphere mean in its 70 % core) and its local background B (median of the voxels 15-25
-   mm outside the core, not in excluded organs and below ``floor``):
+   mm outside the core, not in excluded organs, below ``floor`` or, when the floor lies below
+   the background, below the shell's median + 3 robust SD):
 
    - ``percent-max``: T = p × M (EANM FDG PET/CT guideline 2.0, Boellaard R et al. Eur J
      Nucl Med Mol Imaging 2015;42:328-354: 41 % of SUVmax; 50 % also in use).
@@ -25,8 +26,9 @@ background-adaptive threshold.
      background-dependent thresholds of Erdi YE et al. Cancer 1997;80:2505-2509 and Nestle U
      et al. J Nucl Med 2005;46:1342-1348, T = β I_70 + B).
 
-   A threshold at or below the background level would flood the basin; it is raised to
-   B + 2 σ_B (σ_B from the median absolute deviation) and the lesion is flagged.
+   A threshold at or below B + 2 σ_B (σ_B from the median absolute deviation) would flood
+   the basin: the fraction is then applied above the background, T = B + max(2 σ_B,
+   f × (M − B)), and the lesion is flagged (``clamped``).
 4. **Region**: the voxels of the basin at or above T connected (26-neighbourhood, "full
    connectivity") to the maximum, not in excluded organs.
 """
@@ -125,10 +127,15 @@ def local_background(
     sampling = tuple(float(s) for s in spacing_mm)[::-1]
     distance = ndimage.distance_transform_edt(~core, sampling=sampling)
     shell = (distance > SHELL_MM[0]) & (distance <= SHELL_MM[1]) & allowed
-    cool = shell & (values < floor)
-    samples = values[cool] if cool.sum() >= 10 else values[shell]
-    if samples.size == 0:
+    if not shell.any():
         return float("nan"), float("nan"), 0
+    # Hot neighbours (other lesions, organs) are left out: voxels at or above the floor, or
+    # above the shell's median + 3 robust SD when the floor lies below the background.
+    everything = values[shell]
+    middle = float(np.median(everything))
+    cutoff = max(floor, middle + 3.0 * 1.4826 * float(np.median(np.abs(everything - middle))))
+    cool = shell & (values < cutoff)
+    samples = values[cool] if cool.sum() >= 10 else everything
     median = float(np.median(samples))
     sd = 1.4826 * float(np.median(np.abs(samples - median)))
     return median, sd, int(samples.size)
@@ -189,7 +196,10 @@ def grow_lesion(
         threshold = base + fraction * (reference - base)
     clamped = False
     if np.isfinite(background) and threshold <= background + 2.0 * background_sd:
-        threshold, clamped = background + 2.0 * background_sd, True
+        # A low-contrast lesion: the fraction is applied above the background instead
+        # (T = B + fraction x (M - B)), and never below B + 2 SD.
+        lifted = background + max(2.0 * background_sd, fraction * (peak_value - background))
+        threshold, clamped = lifted, True
     region = component_containing(candidates & (v >= threshold), local)
     info = {
         "max": peak_value,

@@ -21,6 +21,7 @@ DICOM SEG or label maps):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -157,3 +158,257 @@ def import_organ_masks(
         return load_masks_fallback(path, reference)
     result = load_masks(path, reference)
     return dict(result.masks), list(result.notes)
+
+
+# ---------------------------------------------------------------------------------------
+# Landmarks for recognising physiological uptake (no trained model)
+# ---------------------------------------------------------------------------------------
+
+#: Coarsest working spacing (mm) of the landmark search: finer CTs are smoothed and
+#: resampled to it (landmarks need centimetres, not the CT's sub-millimetre detail).
+WORK_SPACING_MM = 3.0
+#: Liver on CT: smoothed soft tissue at least this dense (HU). Unenhanced liver is about
+#: 55-65 HU, denser than muscle (≈ 40-50), spleen (≈ 45-50), kidney (≈ 30) and fluid (0-20).
+LIVER_HU = (50.0, 200.0)
+#: Smallest liver accepted (mL); adult livers are 1-2 L.
+MIN_LIVER_ML = 400.0
+#: Half-width (mm) around the midline in which bone is taken as the spine.
+SPINE_HALF_WIDTH_MM = 40.0
+#: Bone this far (mm) from the spine counts as pelvis (iliac wings) when below the lungs.
+PELVIS_LATERAL_MM = 50.0
+
+
+@dataclass(frozen=True)
+class CTAnatomy:
+    """Landmarks of a CT found with thresholds and geometry alone (see docs/lesions.md).
+
+    All positions are LPS mm (+x patient left, +y posterior, +z superior).
+
+    Attributes:
+        grid: the working grid (identity direction) the masks are on.
+        body, lungs, bone, liver: boolean masks ``[k, j, i]`` on ``grid`` (liver may be
+            empty: see ``liver_found``).
+        lung_left, lung_right: boolean masks on ``grid``.
+        midline_x_mm: x of the body's mid-sagittal plane (median x of the torso voxels).
+        spine_z_mm, spine_x_mm, spine_y_mm: spine centre per working slice (NaN where no
+            spine bone was found), see :meth:`spine_at`.
+        lung_apex_z_mm: top of the lungs; ``None`` without lungs.
+        lung_base_z_mm: ``{"left": z, "right": z}``, lowest point of each lung.
+        pelvis_top_z_mm: top of the lateral pelvic bone (iliac crests); ``None`` if absent.
+        cranial_cavity: boolean mask of the space enclosed by the skull (may be empty).
+        liver_found: whether a liver was found.
+        notes: what was and was not found, in words.
+    """
+
+    grid: sitk.Image
+    body: np.ndarray
+    lung_left: np.ndarray
+    lung_right: np.ndarray
+    bone: np.ndarray
+    liver: np.ndarray
+    cranial_cavity: np.ndarray
+    midline_x_mm: float
+    spine_z_mm: np.ndarray
+    spine_x_mm: np.ndarray
+    spine_y_mm: np.ndarray
+    lung_apex_z_mm: float | None
+    lung_base_z_mm: dict
+    pelvis_top_z_mm: float | None
+    liver_found: bool
+    notes: tuple[str, ...] = ()
+
+    def spine_at(self, z_mm: float) -> tuple[float, float] | None:
+        """Spine centre (x, y) at height ``z_mm``: the nearest slice with spine bone within
+        30 mm, else ``None``."""
+        ok = np.isfinite(self.spine_x_mm)
+        if not ok.any():
+            return None
+        z = self.spine_z_mm[ok]
+        n = int(np.argmin(np.abs(z - z_mm)))
+        if abs(z[n] - z_mm) > 30.0:
+            return None
+        return float(self.spine_x_mm[ok][n]), float(self.spine_y_mm[ok][n])
+
+    def to_json(self) -> dict:
+        """Landmarks (no masks) and volumes, JSON-ready."""
+        voxel_mL = float(np.prod(self.grid.GetSpacing())) / 1000.0
+        return {
+            "midline_x_mm": round(self.midline_x_mm, 1),
+            "lung_apex_z_mm": self.lung_apex_z_mm,
+            "lung_base_z_mm": self.lung_base_z_mm,
+            "pelvis_top_z_mm": self.pelvis_top_z_mm,
+            "spine_slices": int(np.isfinite(self.spine_x_mm).sum()),
+            "liver_found": self.liver_found,
+            "liver_volume_mL": round(float(self.liver.sum()) * voxel_mL, 1),
+            "cranial_cavity_mL": round(float(self.cranial_cavity.sum()) * voxel_mL, 1),
+            "notes": list(self.notes),
+        }
+
+
+def working_ct(ct: QuantitativeImage | sitk.Image) -> sitk.Image:
+    """The CT on an identity-direction grid with spacing at least :data:`WORK_SPACING_MM`
+    (Gaussian pre-smoothing against aliasing when it is coarsened), float32 HU."""
+    _, image = _ct_array(ct)
+    image = sitk.Cast(image, sitk.sitkFloat32)
+    spacing = np.array(image.GetSpacing())
+    target = np.maximum(spacing, WORK_SPACING_MM)
+    identity = np.allclose(image.GetDirection(), np.eye(3).ravel(), atol=1e-3)
+    if identity and np.allclose(target, spacing):
+        return image
+    if not np.allclose(target, spacing):
+        sigma = [0.5 * float(t) if t > s else 0.0 for t, s in zip(target, spacing)]
+        image = sitk.SmoothingRecursiveGaussian(image, [max(s, 1e-3) for s in sigma])
+    lo, hi = _bounds(image)
+    size = [int(np.ceil((h - low) / t)) for low, h, t in zip(lo, hi, target)]
+    grid = sitk.Image(size, sitk.sitkFloat32)
+    grid.SetSpacing([float(t) for t in target])
+    grid.SetOrigin([float(low + t / 2) for low, t in zip(lo, target)])
+    return sitk.Resample(image, grid, sitk.Transform(), sitk.sitkLinear, -1000.0)
+
+
+def _bounds(image: sitk.Image) -> tuple[np.ndarray, np.ndarray]:
+    from ..image import physical_bounds_lps
+
+    return physical_bounds_lps(image)
+
+
+def _axes_mm(ref: sitk.Image) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """x (per column i), y (per row j), z (per slice k) of an identity-direction grid."""
+    o, s, n = ref.GetOrigin(), ref.GetSpacing(), ref.GetSize()
+    return tuple(o[a] + s[a] * np.arange(n[a]) for a in range(3))
+
+
+def _liver(hu, body, lungs, bone, right_lung, x, z, midline, voxel_mL, notes) -> np.ndarray:
+    """The largest right-sided dense soft-tissue component whose top touches the right lung
+    base (see :data:`LIVER_HU`)."""
+    empty = np.zeros(hu.shape, dtype=bool)
+    if not right_lung.any():
+        notes.append("liver not searched: no right lung to find it under")
+        return empty
+    base = float(z[np.nonzero(right_lung.any(axis=(1, 2)))[0].min()])
+    smooth = ndimage.gaussian_filter(hu, 1.0)
+    dense = (smooth >= LIVER_HU[0]) & (smooth <= LIVER_HU[1]) & body & ~lungs
+    dense &= ~ndimage.binary_dilation(bone, iterations=1)
+    dense &= ((z >= base - 250.0) & (z <= base + 60.0))[:, None, None]
+    dense &= (x <= midline + 30.0)[None, None, :]
+    dense = ndimage.binary_opening(dense, iterations=1)
+    labels, count = ndimage.label(dense)
+    if count == 0:
+        notes.append(f"liver not found: no tissue of {LIVER_HU[0]:g}-{LIVER_HU[1]:g} HU under "
+                     "the right lung")  # fmt: skip
+        return empty
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    best = int(np.argmax(sizes))
+    liver = labels == best
+    volume = float(sizes[best]) * voxel_mL
+    top = float(z[np.nonzero(liver.any(axis=(1, 2)))[0].max()])
+    centre_x = float(x[np.nonzero(liver.any(axis=(0, 1)))[0]].mean())
+    if volume < MIN_LIVER_ML or top < base - 40.0 or centre_x > midline:
+        notes.append(
+            f"liver not found: the largest dense right-sided soft-tissue component "
+            f"({volume:.0f} mL, top {top:.0f} mm, right lung base {base:.0f} mm) is not a "
+            f"liver (needs >= {MIN_LIVER_ML:g} mL reaching the right lung base)"
+        )
+        return empty
+    liver = ndimage.binary_closing(liver, iterations=2) & body & ~lungs
+    notes.append(f"liver found on the CT: {float(liver.sum()) * voxel_mL:.0f} mL")
+    return ndimage.binary_fill_holes(liver)
+
+
+def ct_anatomy(ct: QuantitativeImage | sitk.Image) -> CTAnatomy:
+    """Body, lungs, bone, spine line, lung apex and bases, pelvis, cranial cavity and liver
+    of a CT (HU), on a working grid of at least :data:`WORK_SPACING_MM` (see
+    docs/lesions.md, "Physiological uptake")."""
+    grid = working_ct(ct)
+    hu = sitk.GetArrayFromImage(grid).astype(np.float32)
+    voxel_mL = float(np.prod(grid.GetSpacing())) / 1000.0
+    x, y, z = _axes_mm(grid)
+    notes: list[str] = []
+    core = _body_core(hu)
+    if not core.any():
+        raise InputError(
+            "no body found on the CT (no voxel above -500 HU)",
+            tag="CT",
+            fix="give the CT of the PET/CT (in HU)",
+        )
+    lungs = lung_masks(grid)
+    left = sitk.GetArrayFromImage(lungs["lung_left"]) > 0
+    right = sitk.GetArrayFromImage(lungs["lung_right"]) > 0
+    body = ndimage.binary_fill_holes(core | left | right)
+    labels, sizes = _components((hu > BONE_HU) & body)
+    keep = sizes * voxel_mL >= MIN_BONE_ML
+    keep[0] = False
+    bone = keep[labels]
+    midline = float(np.median(x[np.nonzero(body)[2]]))
+    lung_any = left | right
+    if lung_any.any():
+        rows = np.nonzero(lung_any.any(axis=(1, 2)))[0]
+        apex = float(z[rows.max()])
+        bases = {}
+        for side, mask in (("left", left), ("right", right)):
+            r = np.nonzero(mask.any(axis=(1, 2)))[0]
+            bases[side] = float(z[r.min()]) if r.size else float(z[rows.min()])
+    else:
+        apex, bases = None, {}
+        notes.append("no lungs on the CT: kidney, liver, spleen and head-neck rules are off")
+    # spine: bone near the midline, posterior to the body's centre, per slice
+    spine_x = np.full(len(z), np.nan)
+    spine_y = np.full(len(z), np.nan)
+    near = np.abs(x - midline) <= SPINE_HALF_WIDTH_MM
+    for k in range(len(z)):
+        rows = np.nonzero(body[k].any(axis=1))[0]
+        if rows.size == 0:
+            continue
+        centre_y = 0.5 * (y[rows.min()] + y[rows.max()])
+        sl = bone[k] & near[None, :] & (y >= centre_y)[:, None]
+        if sl.sum() * voxel_mL * 1000.0 / grid.GetSpacing()[2] >= 100.0:  # >= 1 cm^2
+            jj, ii = np.nonzero(sl)
+            spine_x[k], spine_y[k] = float(x[ii].mean()), float(y[jj].mean())
+    if not np.isfinite(spine_x).any():
+        notes.append("no spine found on the CT (no midline posterior bone)")
+    # pelvis: lateral bone below the lungs
+    pelvis_top = None
+    if bases:
+        low = z <= min(bases.values()) - 100.0
+        lateral = np.abs(x - midline) >= PELVIS_LATERAL_MM
+        pelvic = bone & low[:, None, None] & lateral[None, None, :]
+        if pelvic.sum() * voxel_mL >= 20.0:
+            pelvis_top = float(z[np.nonzero(pelvic.any(axis=(1, 2)))[0].max()])
+        else:
+            notes.append("no pelvic bone found below the lungs: the bladder rule is off")
+    # cranial cavity: slices above the lung apex whose bone encloses soft tissue
+    cavity = np.zeros(hu.shape, dtype=bool)
+    if apex is not None:
+        for k in np.nonzero(z > apex + 40.0)[0]:
+            filled = ndimage.binary_fill_holes(bone[k])
+            cavity[k] = filled & ~bone[k] & (hu[k] > -200.0)
+        cavity = ndimage.binary_opening(cavity, iterations=1)
+        labels_c, count_c = ndimage.label(cavity)
+        if count_c:
+            sizes_c = np.bincount(labels_c.ravel())
+            sizes_c[0] = 0
+            cavity = labels_c == int(np.argmax(sizes_c))
+            if cavity.sum() * voxel_mL < 300.0:
+                cavity[:] = False
+    if apex is not None and not cavity.any():
+        notes.append("no cranial cavity on the CT (head not in the field of view?)")
+    liver = _liver(hu, body, lung_any, bone, right, x, z, midline, voxel_mL, notes)
+    return CTAnatomy(
+        grid=grid,
+        body=body,
+        lung_left=left,
+        lung_right=right,
+        bone=bone,
+        liver=liver,
+        cranial_cavity=cavity,
+        midline_x_mm=midline,
+        spine_z_mm=np.asarray(z, dtype=float),
+        spine_x_mm=spine_x,
+        spine_y_mm=spine_y,
+        lung_apex_z_mm=apex,
+        lung_base_z_mm=bases,
+        pelvis_top_z_mm=pelvis_top,
+        liver_found=bool(liver.any()),
+        notes=tuple(notes),
+    )
