@@ -50,3 +50,33 @@ def write_seg_nrrd(
         image.SetMetaData(f"Segment{n}_Color", "0.5 0.5 0.5")
     sitk.WriteImage(image, str(path), True)
     return path
+
+
+def write_y90_phantom(folder: Path, *, values=None, origin=(0.0, 0.0, 0.0)):
+    """A 20^3 PET at 2 mm (``pet.nrrd``, Bq/mL values, no sidecar): 10 kBq/mL in a liver cube,
+    80 kBq/mL in a tumour cube inside it; and ``seg.seg.nrrd`` on a 1 mm grid: Liver (layer 0),
+    Tumor 1 and Normal liver (layer 1, overlapping the liver). ``values`` may change the PET
+    array. Returns the two paths."""
+    n = 20
+    pet = np.zeros((n, n, n))
+    pet[4:16, 4:16, 4:16] = 1e4
+    pet[8:12, 8:12, 8:12] = 8e4
+    if values is not None:
+        pet = values(pet)
+    image = sitk.GetImageFromArray(pet)
+    image.SetSpacing((2.0, 2.0, 2.0))
+    image.SetOrigin(origin)
+    path = folder / "pet.nrrd"
+    sitk.WriteImage(image, str(path))
+    liver = np.zeros((2 * n,) * 3, np.uint8)
+    liver[8:32, 8:32, 8:32] = 1
+    layer1 = np.where(liver > 0, 2, 0).astype(np.uint8)
+    layer1[16:24, 16:24, 16:24] = 1
+    seg = write_seg_nrrd(
+        folder / "seg.seg.nrrd",
+        [liver, layer1],
+        [("Liver", 0, 1), ("Tumor 1", 1, 1), ("Normal liver", 1, 2)],
+        spacing=(1.0, 1.0, 1.0),
+        origin=tuple(o - 0.5 for o in origin),
+    )
+    return path, seg

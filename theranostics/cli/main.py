@@ -44,12 +44,14 @@ SUBCOMMAND_MODULES = (
     "dose",
     "plan-rlt",
     "plan-sirt",
+    "sirt-dosimetry",
     "dosimetry",
     "lesions",
     "response",
     "tac",
     "tia",
     "gamma",
+    "cohort",
 )
 
 
@@ -86,16 +88,86 @@ OUTPUT_OPTIONS = {
 }
 
 
+#: Numeric options that must be > 0, by argparse dest (a physical quantity with a unit whose
+#: zero is meaningless: a calibration, a mass, a distance criterion, an activity ...).
+POSITIVE_OPTIONS = frozenset(
+    {
+        "calibration",
+        "calibration_cps_per_MBq",
+        "calibration_cps_per_mbq",
+        "mass_g",
+        "density_g_per_mL",
+        "lung_density_g_per_mL",
+        "weight_kg",
+        "height_m",
+        "dta_mm",
+        "dose_percent",
+        "acquisition_duration_s",
+        "activity_MBq",
+        "administered_activity_MBq",
+        "standard_activity_GBq",
+        "activity_step_GBq",
+        "rounding_GBq",
+        "max_gamma",
+        "normalisation_gy",
+        "voxel_mm",
+        "cycles",
+        "max_cycles",
+    }
+)
+#: Numeric options that must be >= 0 (thresholds, margins, limits, uncertainties ...).
+NON_NEGATIVE_OPTIONS = frozenset(
+    {
+        "threshold",
+        "percent",
+        "min_volume_mL",
+        "exclusion_margin_mm",
+        "match_distance_mm",
+        "psf_fwhm_mm",
+        "spect_fwhm_mm",
+        "calibration_rel_sd",
+        "confidence_k",
+        "cutoff_percent",
+        "lung_mass",
+        "lung_limit_Gy",
+        "lung_cumulative_limit_Gy",
+        "previous_lung_Gy",
+        "normal_limit_Gy",
+        "target_tumor_Gy",
+        "target_normal_Gy",
+        "target_perfused_Gy",
+        "radius",
+    }
+)
+
+
 def check_numeric_options(args: argparse.Namespace) -> None:
-    """Refuse NaN and infinite values of numeric options (``float("nan")`` parses)."""
+    """Refuse NaN and infinite values of numeric options (``float("nan")`` parses), and
+    negative (or zero) values of physical quantities (:data:`POSITIVE_OPTIONS`,
+    :data:`NON_NEGATIVE_OPTIONS`), before the command computes anything."""
     for name, value in vars(args).items():
         values = value if isinstance(value, list) else [value]
+        option = f"--{name.replace('_', '-')}"
         for v in values:
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                continue
             if isinstance(v, float) and not math.isfinite(v):
                 raise OptionError(
-                    f"--{name.replace('_', '-')} is {v}, not a finite number",
-                    tag=f"--{name.replace('_', '-')}",
+                    f"{option} is {v}, not a finite number",
+                    tag=option,
                     fix="give a finite number",
+                )
+            if name in POSITIVE_OPTIONS and v <= 0:
+                raise OptionError(
+                    f"{option} is {v:g}; it must be greater than 0",
+                    tag=option,
+                    fix="give a positive value",
+                )
+            if name in NON_NEGATIVE_OPTIONS and v < 0:
+                raise OptionError(
+                    f"{option} is {v:g}; it cannot be negative",
+                    tag=option,
+                    fix="give 0 or a positive value",
                 )
 
 
