@@ -12,7 +12,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[slicer,test,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[slicer,test,dev,cohort]'
 	touch $(STAMP)
 
 ## demo: generate the synthetic patient study once (cached in .cache/), run every pipeline stage
