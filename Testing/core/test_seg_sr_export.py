@@ -161,6 +161,42 @@ def test_seg_masks_on_another_grid_refused_or_resampled(pet, masks, tmp_path):
     assert np.array_equal(back, sitk.GetArrayViewFromImage(masks["lesion_01"]))
 
 
+def test_seg_on_the_masks_own_grid(synthetic_study_small, tmp_path):
+    """grid="masks": the SEG keeps the SPECT grid (as the dosimetry writes it), references the
+    CT of the session, holds only frames with a segment, reads back voxel for voxel and
+    passes dciodvfy."""
+    session = synthetic_study_small / "dicom" / "spect_004h"
+    ct_files = sorted((session / "CT").glob("*.dcm"))
+    spect = read_image(session / "NM").image
+    shape = sitk.GetArrayViewFromImage(spect).shape
+    k, j, i = np.indices(shape)
+    centre = np.array(shape) // 2
+    ball = (k - centre[0]) ** 2 + (j - centre[1]) ** 2 + (i - centre[2]) ** 2 <= 9
+    box = np.zeros(shape, bool)
+    box[centre[0] + 4 : centre[0] + 6, 2:5, 3:7] = True
+    masks = {"kidney_left": _mask(spect, ball), "lesion_01": _mask(spect, box)}
+    with pytest.raises(InputError, match="grid"):
+        write_seg(tmp_path / "x.dcm", masks, ct_files, grid="spect")
+    path = write_seg(tmp_path / "own.dcm", masks, ct_files, grid="masks", content_datetime=WHEN)
+    ds = pydicom.dcmread(path)
+    assert "own grid" in ds.ContentDescription
+    # one frame per (segment, slice) that holds the segment: 7 slices of the ball, 2 of the box
+    assert int(ds.NumberOfFrames) == int(ball.any(axis=(1, 2)).sum() + box.any(axis=(1, 2)).sum())
+    referenced = {r.SeriesInstanceUID for r in ds.ReferencedSeriesSequence}
+    assert referenced == {pydicom.dcmread(ct_files[0], stop_before_pixels=True).SeriesInstanceUID}
+    back = read_seg_on(path, spect)
+    for name, mask in masks.items():
+        assert np.array_equal(
+            sitk.GetArrayFromImage(back[name]), sitk.GetArrayViewFromImage(mask)
+        ), name
+    again = write_seg(tmp_path / "again.dcm", masks, ct_files, grid="masks", content_datetime=WHEN)
+    assert again.read_bytes() == path.read_bytes()
+    if shutil.which("dciodvfy") is not None:
+        result = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True)
+        errors = [line for line in (result.stdout + result.stderr).splitlines() if "Error" in line]
+        assert not errors, errors
+
+
 def test_seg_bad_input(pet, masks, tmp_path, synthetic_study_small):
     files, image = pet
     two = sitk.GetArrayFromImage(masks["lesion_01"]) * 2

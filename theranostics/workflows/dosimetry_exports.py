@@ -283,7 +283,7 @@ def _write_seg_sr(result, out, files, moment, notes) -> None:
         result.reference_ct_files,
         series_description="Dosimetry structures",
         segment_info=info,
-        resample=True,
+        grid="masks",  # the SPECT grid the doses were computed on, no upsampling to the CT
         content_datetime=moment,
     )
     if seg is None:
