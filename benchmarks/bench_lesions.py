@@ -13,6 +13,17 @@ reported separately as ``read_only``). Side by side, in the same run:
 - ``peak``: SUVpeak by correlation with the spherical kernel (our implementation) against
   the brute-force loop over candidate centres, on the five largest lesions, with the largest
   difference between the two.
+
+``detection`` (also alone: ``python -m benchmarks.bench_lesions detection [--quick]``, written
+to ``benchmarks/results/lesions_detection.json``): detection quality on the planning PET/CT
+of the synthetic phantom, presets ``psma-lu177`` and ``dotatate-lu177``, seeds 1-6 (1-2 with
+``--quick``), small grid (PET 9.6 mm, CT 4.8 mm). Only the planning PET/CT and one SPECT/CT
+are generated (``time_points_h=(4,)``), cached in ``.cache/phantom/lesion-bench``. Before:
+today's former default (percent-max 41 %, floor SUVbw 3, no organ exclusion); after:
+:func:`theranostics.lesions.detection.detect_lesions` with the CT (physiological uptake
+recognised, PERCIST-style floor). Scores of :mod:`theranostics.lesions.evaluation`:
+sensitivity for true lesions >= 2 mL, false positives per patient (physiological organs
+counted separately), volume error of the detected lesions >= 2 mL.
 """
 
 from __future__ import annotations
@@ -138,7 +149,121 @@ def peak_comparison(folder: Path) -> dict:
     }
 
 
+PRESETS = ("psma-lu177", "dotatate-lu177")
+CACHE = Path(__file__).resolve().parents[1] / ".cache" / "phantom" / "lesion-bench"
+
+
+def planning_study(preset: str, seed: int) -> Path:
+    """The small study of ``preset``/``seed`` with one SPECT time point (the planning PET/CT
+    is all this benchmark needs), generated once into :data:`CACHE`."""
+    from theranostics.phantom.generate import GENERATOR_VERSION, PhantomConfig, generate_study
+
+    folder = CACHE / f"{preset}-seed{seed}-small-planning-v{GENERATOR_VERSION}"
+    if not (folder / "truth" / "ground_truth.json").is_file():
+        config = PhantomConfig(seed=seed, preset=preset, size="small", time_points_h=(4.0,))
+        generate_study(folder, config, overwrite=True)
+    return folder
+
+
+def _summary(scores: list[dict]) -> dict:
+    detected = sum(s["detected"] for s in scores)
+    total = sum(s["true_lesions_ge_min"] for s in scores)
+    errors = [p["volume_error"] for s in scores for p in s["lesions"] if p["detected"]]
+    patients = len(scores)
+    return {
+        "patients": patients,
+        "true_lesions_ge_2mL": total,
+        "detected": detected,
+        "sensitivity": round(detected / total, 4) if total else None,
+        "false_positives_per_patient": round(
+            sum(s["false_positives_other"] for s in scores) / patients, 3
+        ),
+        "physiological_reported_per_patient": round(
+            sum(s["false_positives_physiological"] for s in scores) / patients, 3
+        ),
+        "patients_with_physiological_reported": sum(
+            s["false_positives_physiological"] > 0 for s in scores
+        ),
+        "volume_error_median_abs": round(float(np.median(np.abs(errors))), 4) if errors else None,
+        "volume_error_mean": round(float(np.mean(errors)), 4) if errors else None,
+        "volume_error_range": [round(min(errors), 4), round(max(errors), 4)] if errors else None,
+    }
+
+
+def detection(quick: bool = False) -> dict:
+    """Before/after detection quality on the synthetic planning PET/CTs (module docstring)."""
+    import SimpleITK as sitk
+
+    from theranostics.io import read_image
+    from theranostics.lesions import segment_lesions
+    from theranostics.lesions.detection import detect_lesions
+    from theranostics.lesions.evaluation import score_detection, truth_on_grid
+    from theranostics.lesions.quantity import uptake
+
+    seeds = (1, 2) if quick else (1, 2, 3, 4, 5, 6)
+    rows, before, after = [], [], []
+    for preset in PRESETS:
+        for seed in seeds:
+            study = planning_study(preset, seed)
+            pet = read_image(study / "dicom" / "pet_planning" / "PT")
+            ct = read_image(study / "dicom" / "pet_planning" / "CT")
+            occupancy, truth = truth_on_grid(study, pet.image)
+            u = uptake(pet)
+            start = time.perf_counter()
+            old = segment_lesions(pet, method="percent-max")
+            old_s = time.perf_counter() - start
+            start = time.perf_counter()
+            new = detect_lesions(pet, ct)
+            new_s = time.perf_counter() - start
+            scored = []
+            for labels_image in (old.labels, new.lesions.labels):
+                labels = sitk.GetArrayFromImage(labels_image).astype(np.int32)
+                scored.append(
+                    score_detection(labels, u.values, occupancy, truth, u.voxel_volume_mL)
+                )
+            before.append(scored[0])
+            after.append(scored[1])
+            rows.append(
+                {
+                    "preset": preset,
+                    "seed": seed,
+                    "before": {k: v for k, v in scored[0].items() if k != "false_positive_labels"},
+                    "after": {k: v for k, v in scored[1].items() if k != "false_positive_labels"},
+                    "before_wall_s": round(old_s, 3),
+                    "after_wall_s": round(new_s, 3),
+                    "after_floor": new.floor["value"],
+                    "after_floor_source": new.floor["source"],
+                    "physiological": [p.organ for p in new.physiological],
+                }
+            )
+    return {
+        "grid": "small (PET 9.6 mm, CT 4.8 mm)",
+        "seeds": list(seeds),
+        "presets": list(PRESETS),
+        "before": {
+            "definition": "segment_lesions(method='percent-max'): 41 %, floor SUVbw 3, "
+            "no organ exclusion",
+            **_summary(before),
+        },
+        "after": {
+            "definition": "detect_lesions(pet, ct): CT anatomy rules, PERCIST-style floor",
+            **_summary(after),
+        },
+        "wall_s_ratio_after_over_before": round(
+            sum(r["after_wall_s"] for r in rows) / sum(r["before_wall_s"] for r in rows), 2
+        ),
+        "studies": rows,
+    }
+
+
 def run(quick: bool = False) -> dict:
+    results = performance(quick)
+    results["detection"] = detection(quick)
+    return results
+
+
+def performance(quick: bool = False) -> dict:
+    """Speed and memory of the segmentation stages on the whole-body synthetic PET."""
     size = (100, 100, 150) if quick else (200, 200, 300)
     spacing = (4.0, 4.0, 4.0)
     with tempfile.TemporaryDirectory(prefix="bench-lesions-") as tmp:
@@ -173,6 +298,25 @@ def run(quick: bool = False) -> dict:
 
 
 if __name__ == "__main__":
+    if sys.argv[1] == "detection":
+        from benchmarks.run import RESULTS, machine_info
+
+        quick = "--quick" in sys.argv
+        started = time.perf_counter()
+        figures = detection(quick)
+        record = {
+            "benchmark": "lesions_detection",
+            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "wall_s_total": round(time.perf_counter() - started, 3),
+            "quick": quick,
+            "machine": machine_info(),
+            "load_average": list(__import__("os").getloadavg()),
+            "results": figures,
+        }
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / "lesions_detection.json").write_text(json.dumps(record, indent=2))
+        print(json.dumps({k: figures[k] for k in ("before", "after")}, indent=2))
+        sys.exit(0)
     if sys.argv[1] == "make":
         make_study(Path(sys.argv[2]), tuple(int(n) for n in sys.argv[3:6]), (4.0, 4.0, 4.0))
         sys.exit(0)

@@ -105,3 +105,88 @@ def test_markup_seeds_are_converted_to_lps(mrml_scene, lesions):
     assert np.allclose(seeds[0], lps)
     seg = segment_lesions(qimage, method="percent-max", exclude_seeds_lps=seeds)
     assert seg.count == 1
+
+
+@pytest.fixture(scope="module")
+def detection():
+    """A real LesionDetection: blob "a" a lesion, blob "b" set aside as a left kidney."""
+    from theranostics.lesions.detection import LesionDetection, PhysiologicalCandidate
+
+    qimage, truth = synthetic_pet(BLOBS, noise=0.03, seed=2)
+    seg = segment_lesions(qimage, method="percent-max")
+    labels = sitk.GetArrayFromImage(seg.labels)
+    b = sitk.GetArrayFromImage(truth["b"]) > 0
+    kidney = int(np.bincount(labels[b]).argmax())
+    lesion = 3 - kidney
+    lesion_labels = sitk.GetImageFromArray((labels == lesion).astype(np.uint16))
+    lesion_labels.CopyInformation(seg.labels)
+    phys_labels = sitk.GetImageFromArray((labels == kidney).astype(np.uint16))
+    phys_labels.CopyInformation(seg.labels)
+    from dataclasses import replace
+
+    lesions = replace(seg, labels=lesion_labels, names=("lesion_001",),
+                      lesion_thresholds=(seg.lesion_thresholds[lesion - 1],))  # fmt: skip
+    candidate = PhysiologicalCandidate(
+        name="physiological_001",
+        organ="kidney_left",
+        rule="kidney",
+        reason="test: paired paravertebral uptake",
+        features={"volume_mL": 4.0},
+        include_seed_lps_mm=BLOBS[1].centre_lps_mm,
+    )
+    return qimage, LesionDetection(
+        lesions=lesions,
+        physiological=(candidate,),
+        physiological_labels=phys_labels,
+        tracer_family="psma",
+        organ_source="CT anatomy rules",
+        floor={"value": 3.0, "unit": "SUVbw", "source": "given"},
+    )
+
+
+def test_candidates_coloured_by_class_and_moved_between_classes(mrml_scene, detection):
+    from TheranosticPlanningLib.lesions import (
+        CLASS_COLORS,
+        candidate_class,
+        candidate_rows,
+        candidate_segmentation_node,
+        lesion_masks_from_candidates,
+        set_candidate_class,
+        toggle_candidate_class,
+    )
+
+    qimage, det = detection
+    node = candidate_segmentation_node(det, mrml_scene)
+    rows = candidate_rows(node)
+    assert [(r["segment_id"], r["class"], r["organ"]) for r in rows] == [
+        ("lesion_001", "lesion", ""),
+        ("physiological_001", "physiological", "kidney_left"),
+    ]
+    assert rows[1]["name"] == "physiological_001 (kidney_left)" and "paired" in rows[1]["reason"]
+    segmentation = node.GetSegmentation()
+    kidney = segmentation.GetSegment("physiological_001")
+    assert kidney.GetColor() == pytest.approx(CLASS_COLORS["physiological"])
+    assert "64033007^Kidney" in kidney.GetTerminology()
+    assert segmentation.GetSegment("lesion_001").GetColor() == pytest.approx(CLASS_COLORS["lesion"])
+    assert node.GetAttribute("Theranostics.OrganSource") == "CT anatomy rules"
+    # Only the lesion goes into the biomarkers ...
+    masks = lesion_masks_from_candidates(node, qimage.image)
+    assert list(masks) == ["lesion_001"]
+    # ... until the reader ticks the kidney row: it becomes a lesion, coloured and coded so.
+    assert toggle_candidate_class(node, 1) == "lesion"
+    assert candidate_class(node, "physiological_001") == "lesion"
+    assert kidney.GetColor() == pytest.approx(CLASS_COLORS["lesion"])
+    assert "4147007^Mass" in kidney.GetTerminology()
+    masks = lesion_masks_from_candidates(node, qimage.image)
+    assert sorted(masks) == ["lesion_001", "physiological_001"]
+    expected = sitk.GetArrayFromImage(det.physiological_labels) == 1
+    assert np.array_equal(sitk.GetArrayFromImage(masks["physiological_001"]) > 0, expected)
+    # and back, with its organ kept; a detected lesion can be set aside too.
+    set_candidate_class(node, "physiological_001", "physiological")
+    assert "64033007^Kidney" in kidney.GetTerminology()
+    set_candidate_class(node, "lesion_001", "physiological")
+    assert lesion_masks_from_candidates(node, qimage.image) == {}
+    with pytest.raises(ValueError):
+        set_candidate_class(node, "lesion_001", "organ")
+    with pytest.raises(KeyError):
+        set_candidate_class(node, "nothing", "lesion")

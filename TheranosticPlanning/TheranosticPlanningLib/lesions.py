@@ -11,7 +11,13 @@
   carry the units, e.g. ``volume_mL``; unit labels are also set per column);
 - :func:`response_table_node`: the lesion-by-lesion response table;
 - :func:`seeds_from_markups`: control points of a ``vtkMRMLMarkupsFiducialNode`` (world RAS)
-  as LPS seeds for :func:`theranostics.lesions.segment_lesions`.
+  as LPS seeds for :func:`theranostics.lesions.segment_lesions`;
+- :func:`candidate_segmentation_node`: every candidate of a
+  :class:`theranostics.lesions.detection.LesionDetection` as a segment coloured by its class,
+  "lesion" or "physiological (organ)"; :func:`set_candidate_class` moves one segment from one
+  class to the other (the panel's per-row checkbox), :func:`candidate_rows` lists them for
+  the table and :func:`lesion_masks_from_candidates` gives the masks of the segments now
+  called lesions (for the biomarkers).
 """
 
 from __future__ import annotations
@@ -19,13 +25,15 @@ from __future__ import annotations
 import colorsys
 import json
 
+import SimpleITK as sitk
 import vtk
 
 from theranostics.lesions import BiomarkerTable, LesionSegmentation, ResponseAssessment
+from theranostics.lesions.detection import LesionDetection
 
 from .coordinates import ras_to_lps
 from .node_attributes import PREFIX
-from .segmentations import segmentation_node_from_masks
+from .segmentations import masks_from_segmentation_node, segmentation_node_from_masks
 
 _CONTEXT = "Segmentation category and type - 3D Slicer General Anatomy list"
 _ANATOMY = "Anatomic codes - DICOM master list"
@@ -174,3 +182,114 @@ def seeds_from_markups(node) -> list[tuple[float, float, float]]:
         node.GetNthControlPointPositionWorld(index, ras)
         seeds.append(tuple(float(c) for c in ras_to_lps(ras)))
     return seeds
+
+
+#: Segment tag holding a candidate's class (``lesion`` or ``physiological``).
+CLASS_TAG = PREFIX + "CandidateClass"
+#: Segment tag holding the organ a physiological candidate was recognised as.
+ORGAN_TAG = PREFIX + "Organ"
+#: Segment tag holding why it was recognised (rule and reason).
+REASON_TAG = PREFIX + "Reason"
+CLASSES = ("lesion", "physiological")
+#: Display colour of each class (RGB 0-1): lesions red, physiological uptake blue.
+CLASS_COLORS = {"lesion": (0.90, 0.20, 0.15), "physiological": (0.25, 0.50, 0.95)}
+
+
+def _segment(node, segment_id: str):
+    segment = node.GetSegmentation().GetSegment(segment_id)
+    if segment is None:
+        raise KeyError(f"no segment {segment_id!r} in {node.GetName()!r}")
+    return segment
+
+
+def _tag(segment, key: str) -> str:
+    """A segment tag's value, '' when absent (vtkSegment.GetTag fills a reference)."""
+    value = vtk.reference("")
+    return str(value) if segment.GetTag(key, value) else ""
+
+
+def _apply_class(segment, cls: str) -> None:
+    segment.SetTag(CLASS_TAG, cls)
+    segment.SetColor(*CLASS_COLORS[cls])
+    if cls == "lesion":
+        _set_terminology(segment, LESION_TERMINOLOGY)
+    else:
+        entry = organ_terminology(_tag(segment, ORGAN_TAG))
+        _set_terminology(segment, entry or f"{_CONTEXT}~{_STRUCTURE}~^^~^^~{_ANATOMY}~^^~^^")
+
+
+def candidate_segmentation_node(detection: LesionDetection, scene, name: str = "Lesion candidates"):
+    """A segmentation node with one segment per candidate: lesions (IDs ``lesion_001`` ...)
+    and physiological candidates (IDs ``physiological_001`` ..., named
+    ``physiological_001 (kidney_left)``), coloured by class (:data:`CLASS_COLORS`), with
+    the class, organ and reason as segment tags and the organ source as the node attribute
+    ``Theranostics.OrganSource``."""
+    masks = dict(detection.lesions.masks())
+    for label, candidate in enumerate(detection.physiological, start=1):
+        masks[candidate.name] = sitk.Cast(detection.physiological_labels == label, sitk.sitkUInt8)
+    node = segmentation_node_from_masks(masks, scene, name)
+    segmentation = node.GetSegmentation()
+    for lesion in detection.lesions.names:
+        _apply_class(segmentation.GetSegment(lesion), "lesion")
+    for candidate in detection.physiological:
+        segment = segmentation.GetSegment(candidate.name)
+        segment.SetName(f"{candidate.name} ({candidate.organ})")
+        segment.SetTag(ORGAN_TAG, candidate.organ)
+        segment.SetTag(REASON_TAG, f"{candidate.rule}: {candidate.reason}")
+        _apply_class(segment, "physiological")
+    node.SetAttribute(PREFIX + "OrganSource", detection.organ_source)
+    node.SetAttribute(PREFIX + "Physiology", json.dumps(detection.to_json()))
+    return node
+
+
+def candidate_class(node, segment_id: str) -> str:
+    """``"lesion"`` or ``"physiological"``: the class of a candidate segment."""
+    return _tag(_segment(node, segment_id), CLASS_TAG) or "lesion"
+
+
+def set_candidate_class(node, segment_id: str, cls: str) -> None:
+    """Move a candidate segment to class ``cls`` (``"lesion"`` or ``"physiological"``):
+    colour, terminology and class tag follow; the organ tag is kept so that the move can be
+    undone. Raises ``KeyError`` for an unknown segment, ``ValueError`` for an unknown class."""
+    if cls not in CLASSES:
+        raise ValueError(f"unknown class {cls!r}; use one of {CLASSES}")
+    _apply_class(_segment(node, segment_id), cls)
+
+
+def toggle_candidate_class(node, row: int) -> str:
+    """Move the candidate of table row ``row`` (segment order) to the other class; returns
+    the new class (the panel's checkbox handler)."""
+    segment_id = node.GetSegmentation().GetNthSegmentID(row)
+    new = "physiological" if candidate_class(node, segment_id) == "lesion" else "lesion"
+    set_candidate_class(node, segment_id, new)
+    return new
+
+
+def candidate_rows(node) -> list[dict]:
+    """One row per candidate segment, in segment order: ``segment_id``, ``name``, ``class``,
+    ``organ`` ('' for lesions detected as such), ``reason``, ``is_lesion`` (the checkbox)."""
+    segmentation = node.GetSegmentation()
+    rows = []
+    for index in range(segmentation.GetNumberOfSegments()):
+        segment_id = segmentation.GetNthSegmentID(index)
+        segment = segmentation.GetSegment(segment_id)
+        cls = _tag(segment, CLASS_TAG) or "lesion"
+        rows.append(
+            {
+                "segment_id": segment_id,
+                "name": segment.GetName(),
+                "class": cls,
+                "organ": _tag(segment, ORGAN_TAG),
+                "reason": _tag(segment, REASON_TAG),
+                "is_lesion": cls == "lesion",
+            }
+        )
+    return rows
+
+
+def lesion_masks_from_candidates(node, reference: sitk.Image) -> dict[str, sitk.Image]:
+    """Masks (on ``reference``'s grid) of the candidate segments currently of class lesion,
+    by segment ID: what the biomarker table should be computed on after the reader's
+    changes."""
+    masks = masks_from_segmentation_node(node, reference)  # keyed by segment name
+    return {r["segment_id"]: masks[r["name"]] for r in candidate_rows(node) if r["is_lesion"]}

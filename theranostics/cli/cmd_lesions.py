@@ -2,8 +2,10 @@
 quantitative SPECT (methods in docs/lesions.md).
 
 Writes into OUT: ``lesions_labels.nrrd`` + ``lesions_labels.json`` (label map and names),
-``lesions.csv`` and ``lesions.json`` (biomarkers, parameters, notes) and, for DICOM input with
-at least one lesion, ``lesions_seg.dcm`` (DICOM SEG) and ``lesions_sr.dcm`` (TID 1500 SR).
+``physiological_labels.nrrd`` + ``.json`` (candidates set aside as physiological uptake),
+``lesions.csv`` and ``lesions.json`` (biomarkers, parameters, physiological candidates with
+organ, rule, reason and include seed, notes) and, for DICOM input with at least one lesion,
+``lesions_seg.dcm`` (DICOM SEG) and ``lesions_sr.dcm`` (TID 1500 SR).
 """
 
 from __future__ import annotations
@@ -77,6 +79,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("input", help="study folder, series folder, DICOM file or NRRD/NIfTI+JSON")
     p.add_argument("--series-uid", help="series to segment (default: the only PET)")
     add_segmentation_arguments(p)
+    p.add_argument(
+        "--physiology",
+        choices=("auto", "ct", "masks", "totalsegmentator", "off"),
+        default="auto",
+        help="how physiological uptake is recognised: 'auto' (organ masks from --organs, else "
+        "TotalSegmentator when installed with its weights, else the CT rules; without CT or "
+        "masks: not recognised, with a warning), 'ct', 'masks', 'totalsegmentator', 'off'",
+    )
+    p.add_argument("--ct", help="CT of the PET/CT (default: the CT series of the study folder "
+                   "sharing the PET's FrameOfReferenceUID)")  # fmt: skip
+    p.add_argument(
+        "--organs",
+        help="organ masks that label physiological uptake: label map (+JSON), SEG, RTSTRUCT or "
+        "a folder of NIfTI masks (TotalSegmentator output)",
+    )
+    p.add_argument(
+        "--tracer",
+        choices=("auto", "psma", "sstr", "fdg", "none"),
+        default="auto",
+        help="tracer family of the physiological-uptake rules (auto: from the radiopharmaceutical)",
+    )
     p.add_argument("--include-seed", type=_point, action="append", default=[], metavar="X,Y,Z")
     p.add_argument("--exclude-seed", type=_point, action="append", default=[], metavar="X,Y,Z")
     p.add_argument("--no-dicom", action="store_true", help="do not write SEG and SR")
@@ -232,6 +255,105 @@ def write_dicom(out: Path, qimage, seg, table) -> list[str]:
     return [f"DICOM SEG {seg_path}", f"DICOM SR {sr_path}"]
 
 
+def find_ct(path: str, qimage, explicit: str | None):
+    """The CT of the PET/CT: ``explicit``, else the only CT series of the input's study folder
+    (or its parent) sharing the PET's FrameOfReferenceUID; ``(ct or None, note)``."""
+    from ..io import read_image, scan_directory
+
+    if explicit:
+        ct = read_image(explicit)
+        if ct.meta.frame_of_reference_uid != qimage.meta.frame_of_reference_uid:
+            return ct, (
+                "the CT given with --ct has another FrameOfReferenceUID than the PET: their "
+                "positions are taken as they are (no registration)"
+            )
+        return ct, f"CT from --ct {explicit}"
+    root = Path(path)
+    if root.is_file() or not qimage.meta.frame_of_reference_uid:
+        return None, "no CT: the input is a single image file (give --ct)"
+    for candidate in (root, root.parent):
+        cts = [
+            s
+            for s in scan_directory(candidate).series
+            if s.kind == "CT"
+            and str(s.headers[0].get("FrameOfReferenceUID", ""))
+            == qimage.meta.frame_of_reference_uid
+        ]
+        if len(cts) == 1:
+            return read_image(cts[0]), f"CT series {cts[0].series_instance_uid} (same frame)"
+        if len(cts) > 1:
+            return None, f"{len(cts)} CT series share the PET's frame of reference: give --ct"
+    return None, "no CT series shares the PET's FrameOfReferenceUID (give --ct)"
+
+
+def detect(qimage, args):
+    """Lesions with physiological uptake recognised (``--physiology``); returns the
+    :class:`~theranostics.lesions.detection.LesionDetection`, or None for the old paths
+    (``--physiology off``, ``--exclude-organs``)."""
+    import sys
+
+    from ..lesions import import_organ_masks
+    from ..lesions.detection import detect_lesions
+    from ..lesions.totalseg import run_totalsegmentator, totalsegmentator_status
+
+    mode = args.physiology
+    if mode == "off" or args.exclude_organs:
+        return None
+    if mode == "masks" and not args.organs:
+        raise InputError(
+            "--physiology masks needs organ masks",
+            tag="--organs",
+            fix="give --organs FILE (label map, SEG, RTSTRUCT or TotalSegmentator folder)",
+        )
+    ct, ct_note = (None, "CT not used (organ masks given)")
+    if mode != "masks":
+        ct, ct_note = find_ct(args.input, qimage, args.ct)
+    if ct is None and mode in ("ct", "totalsegmentator"):
+        raise InputError(
+            f"--physiology {mode} needs the CT: {ct_note}",
+            path=args.input,
+            tag="FrameOfReferenceUID (0020,0052)",
+            fix="give --ct DIR, organ masks with --organs, or --physiology off",
+        )
+    masks, source, notes = None, "organ masks", [ct_note]
+    if args.organs and mode in ("auto", "masks"):
+        masks, more = import_organ_masks(args.organs, qimage.image)
+        notes += more
+        source = f"organ masks ({args.organs})"
+    elif mode in ("auto", "totalsegmentator") and ct is not None:
+        available, why = totalsegmentator_status()
+        if available:
+            folder = run_totalsegmentator(ct.image, Path(args.output) / "totalsegmentator")
+            masks, more = import_organ_masks(folder, qimage.image)
+            notes += more
+            source = f"TotalSegmentator ({why})"
+        elif mode == "totalsegmentator":
+            run_totalsegmentator(ct.image)  # raises with the reason
+        else:
+            notes.append(f"TotalSegmentator not used: {why}")
+    detection = detect_lesions(
+        qimage,
+        ct,
+        organ_masks=masks,
+        organ_masks_source=source,
+        tracer=args.tracer,
+        method=args.method,
+        threshold=args.threshold,
+        percent=args.percent,
+        min_volume_mL=args.min_volume_mL,
+        include_seeds_lps=args.include_seed,
+        exclude_seeds_lps=args.exclude_seed,
+        quantity=args.quantity,
+    )
+    if detection.organ_source.startswith("none"):
+        print(f"WARNING: physiological uptake not recognised ({detection.organ_source})",
+              file=sys.stderr)  # fmt: skip
+    from dataclasses import replace
+
+    lesions = replace(detection.lesions, notes=tuple(notes) + detection.lesions.notes)
+    return replace(detection, lesions=lesions, notes=tuple(notes) + detection.notes)
+
+
 def run(args: argparse.Namespace) -> int:
     from ..lesions import lesion_biomarkers
     from ..lesions.label_maps import write_json, write_label_map
@@ -239,16 +361,39 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     qimage = load_emission(args.input, args.series_uid, args)
-    seg = segment(qimage, args, include=args.include_seed, exclude_seeds=args.exclude_seed)
+    detection = detect(qimage, args)
+    if detection is None:
+        seg = segment(qimage, args, include=args.include_seed, exclude_seeds=args.exclude_seed)
+        physiology = {
+            "organ_source": "excluded before segmentation (--exclude-organs)"
+            if args.exclude_organs
+            else "none: --physiology off",
+            "physiological": [],
+        }
+    else:
+        seg = detection.lesions
+        physiology = detection.to_json()
+        names = [f"{p.name}_{p.organ}" for p in detection.physiological]
+        write_label_map(out / "physiological_labels.nrrd", detection.physiological_labels, names)
     table = lesion_biomarkers(qimage, seg, quantity=args.quantity)
     write_label_map(out / "lesions_labels.nrrd", seg.labels, seg.names)
     write_csv(out / "lesions.csv", table.rows())
     written = [] if args.no_dicom else write_dicom(out, qimage, seg, table)
     write_json(
         out / "lesions.json",
-        {"segmentation": seg.to_json(), "biomarkers": table.to_json(), "outputs": written},
+        {
+            "segmentation": seg.to_json(),
+            "biomarkers": table.to_json(),
+            "physiology": physiology,
+            "outputs": written,
+        },
     )
     print(f"{seg.count} lesion(s), method {seg.method}, unit {seg.unit}; written to {out}")
+    if detection is not None:
+        print(f"physiological uptake: {detection.organ_source}")
+        for p in detection.physiological:
+            seed = ",".join(f"{c:.1f}" for c in p.include_seed_lps_mm)
+            print(f"  {p.name}: {p.organ} ({p.reason}); report as lesion: --include-seed {seed}")
     for note in (*seg.notes, *written):
         print(f"  {note}")
     return 0

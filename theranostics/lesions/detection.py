@@ -433,13 +433,21 @@ def _split(seg, labels, values, verdicts, features, reference, family, source, f
     if physiological:
         listing = ", ".join(p.organ for p in physiological)
         notes.append(f"{len(physiological)} candidate(s) set aside as physiological: {listing}")
+    thresholds = tuple(seg.lesion_thresholds[n - 1] for n in lesion_ids)
+    seg_notes = [n for n in seg.notes if not n.startswith("threshold raised to the local")]
+    clamped = [i + 1 for i, t in enumerate(thresholds) if t.get("clamped")]
+    if clamped:
+        seg_notes.append(
+            "threshold applied above the local background (low contrast) for lesion label(s) "
+            f"{clamped}"
+        )
     lesions = replace(
         seg,
         labels=lesion_labels,
         names=tuple(f"lesion_{n:03d}" for n in range(1, len(lesion_ids) + 1)),
-        lesion_thresholds=tuple(seg.lesion_thresholds[n - 1] for n in lesion_ids),
+        lesion_thresholds=thresholds,
         parameters={**seg.parameters, "floor_source": floor.get("source")},
-        notes=tuple(notes) + seg.notes,
+        notes=tuple(notes) + tuple(seg_notes),
     )
     return LesionDetection(
         lesions=lesions,

@@ -1,5 +1,6 @@
-"""Organ masks that can honestly be computed from a CT without a trained model, and the import
-of organ masks made elsewhere.
+"""Organ masks that can honestly be computed from a CT without a trained model, the CT
+landmarks used to recognise physiological uptake (:func:`ct_anatomy`), and the import of
+organ masks made elsewhere.
 
 These are **threshold masks, not anatomical segmentations** (no trained model; for organs
 such as kidneys, liver or salivary glands use TotalSegmentator in Slicer, or import RTSTRUCT,
@@ -148,8 +149,13 @@ def import_organ_masks(
     ``{"label": "name"}`` file next to it) on the reference grid; returns ``(masks, notes)``.
 
     Uses :func:`theranostics.io.masks.load_masks` when that reader is installed, otherwise
-    the RTSTRUCT rasteriser or the label-map reader of :mod:`.label_maps`.
+    the RTSTRUCT rasteriser or the label-map reader of :mod:`.label_maps`. A folder is read
+    as one mask file per structure (TotalSegmentator's output, :mod:`.totalseg`).
     """
+    if Path(path).is_dir():
+        from .totalseg import read_mask_folder
+
+        return read_mask_folder(path, reference)
     try:
         from ..io.masks import load_masks
     except ImportError:
