@@ -132,8 +132,14 @@ def check_boxes_overlap(fixed: sitk.Image, moving: sitk.Image) -> None:
     Two CTs of one patient on one scanner share scanner coordinates to within centimetres;
     disjoint boxes mean another patient, another body region or a broken origin.
     """
-    a_min, a_max = physical_bounds_lps(fixed)
-    b_min, b_max = physical_bounds_lps(moving)
+    check_bounds_overlap(physical_bounds_lps(fixed), physical_bounds_lps(moving))
+
+
+def check_bounds_overlap(fixed_bounds, moving_bounds) -> None:
+    """:func:`check_boxes_overlap` on ``(min, max)`` corner pairs (LPS mm) of the two images
+    (:func:`theranostics.image.physical_bounds_lps`)."""
+    a_min, a_max = (np.asarray(v, dtype=float) for v in fixed_bounds)
+    b_min, b_max = (np.asarray(v, dtype=float) for v in moving_bounds)
     gap = np.maximum(a_min, b_min) - np.minimum(a_max, b_max)
     if np.any(gap >= 0):
         raise GeometryError(

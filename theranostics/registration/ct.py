@@ -8,37 +8,50 @@ Method (details, parameters and references in ``docs/registration.md``):
    whole bodies (measured in ``benchmarks/bench_registration.py``).
 2. Body masks (HU > ``body_threshold_hu``, largest component, holes filled), dilated by
    ``mask_margin_mm`` so that the skin–air edge, the strongest feature, is sampled; the
-   metric is restricted to them on both images.
+   metric is restricted to them on both images. Both working images are then cropped to the
+   bounding box of their dilated mask plus ``CROP_MARGIN_MM`` of air: the metric never
+   samples outside the masks, and the per-level set-up (smoothing, moving-image gradient,
+   sample selection) runs on the crop only (``prepare_ct``; the reference CT of a study is
+   prepared once for all its sessions).
 3. Rigid stage: ``Euler3DTransform`` (ComputeZYX, R = Rz Ry Rx) initialised by aligning the
    body-mask centroids (``initialisation="moments"``), the image centres (``"geometry"``)
-   or not at all (``"identity"``); Mattes mutual information (Mattes et al. 2003), three
-   resolution levels (shrink 4, 2, 1; Gaussian smoothing 2, 1, 0 voxels), regular-step
-   gradient descent with parameter scales from the physical shift of the body.
+   or not at all (``"identity"``); Mattes mutual information (Mattes et al. 2003), two
+   resolution levels (shrink 2, 1; Gaussian smoothing 1, 0 voxels), regular-step
+   gradient descent with parameter scales from the physical shift of the body, stopping on
+   convergence (step below ``minStep``).
 4. Optional deformable stage: a cubic B-spline (``BSplineTransformInitializer``, control
    points every ``bspline_grid_mm``) applied before the rigid result, mean squares of HU
    (CT to CT: one modality on a calibrated scale), L-BFGS-B, two levels (shrink 2 and 1
    of the working grid, on the body's bounding box), coefficients bounded. It is kept only
    when it raises the mutual information by more than 2 % without lowering the body Dice.
 
-Deterministic: random metric sampling uses a fixed seed (``sampling_seed``), and the quality
-figures sample every masked voxel.
+Deterministic, bit for bit across reruns: random metric sampling uses a fixed seed
+(``sampling_seed``), the metric runs on one thread (``REGISTRATION_THREADS``: ITK sums the
+per-thread histograms in an order that varies between runs), and the quality figures sample
+every masked voxel, also on one thread.
+
+Progress: every optimiser iteration (SimpleITK ``sitkIterationEvent``) calls ``progress``;
+a :class:`~theranostics.progress.Cancelled` raised by it stops the optimiser
+(``StopRegistration``) and is raised again once ``Execute`` returns.
 """
 
 from __future__ import annotations
 
+import functools
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 import SimpleITK as sitk
 
-from ..image import QuantitativeImage
-from ..progress import ProgressCallback, report, scaled
+from ..image import QuantitativeImage, physical_bounds_lps
+from ..progress import Cancelled, ProgressCallback, report, scaled
 from .body import (
     DEFAULT_BODY_THRESHOLD_HU,
     as_ct_image,
     body_mask,
-    check_boxes_overlap,
+    check_bounds_overlap,
     dilate_mask,
     mask_centroid_lps,
 )
@@ -46,6 +59,18 @@ from .quality import body_dice, centroid_residual_mm, mattes_mutual_information,
 from .transforms import rigid_parameters
 
 INITIALISATIONS = ("moments", "geometry", "identity")
+#: Rigid stage levels: shrink factors of the working grid and Gaussian sigmas (voxels).
+#: Two levels: on a 4.8 mm working grid a third (19 mm) level adds a per-level set-up
+#: (moving-image gradient, sampling) that costs more than the iterations it saves, and the
+#: body-wide initialisation (moments) already starts within a few millimetres.
+RIGID_SHRINK = (2, 1)
+RIGID_SMOOTHING = (1, 0)
+#: Air kept around the dilated body mask when the working images are cropped (mm): more than
+#: the smoothing kernel of the coarse level (2 sigma = 2 x 9.6 mm), so that the crop border
+#: sees air only and the result matches the uncropped one.
+CROP_MARGIN_MM = 30.0
+#: Threads of the metric: one, so that reruns are bit-identical (issue 17).
+REGISTRATION_THREADS = 1
 #: B-spline stage levels: shrink factors of the working grid and Gaussian sigmas (voxels).
 BSPLINE_SHRINK = (2, 1)
 BSPLINE_SMOOTHING = (1, 0)
@@ -117,6 +142,79 @@ def _working_image(ct: sitk.Image, spacing_mm: float) -> sitk.Image:
     return sitk.BinShrink(ct, factors)
 
 
+@dataclass(frozen=True)
+class PreparedCt:
+    """A CT made ready for :func:`register_ct` by :func:`prepare_ct`.
+
+    Attributes:
+        working: the CT on the working grid (float32 HU), uncropped.
+        body: its body mask (uint8) on the working grid.
+        image, body_crop, metric_mask: the working CT, its body mask and the dilated metric
+            mask, cropped to the metric mask's bounding box plus ``CROP_MARGIN_MM``.
+        bounds: ``(min, max)`` corners (LPS mm) of the input CT, for the overlap check.
+        settings: the preparation parameters (a prepared CT is reused only with the same).
+    """
+
+    working: sitk.Image
+    body: sitk.Image
+    image: sitk.Image
+    body_crop: sitk.Image
+    metric_mask: sitk.Image
+    bounds: tuple
+    settings: tuple
+
+
+def _crop_box(mask: sitk.Image, margin_mm: float) -> tuple[list[int], list[int]]:
+    stats = sitk.LabelShapeStatisticsImageFilter()
+    stats.Execute(mask)
+    box = stats.GetBoundingBox(1)
+    start, size = box[:3], box[3:]
+    pad = [int(np.ceil(margin_mm / s)) for s in mask.GetSpacing()]
+    lo = [max(0, a - p) for a, p in zip(start, pad, strict=True)]
+    hi = [min(n, a + b + p) for a, b, p, n in zip(start, size, pad, mask.GetSize(), strict=True)]
+    return lo, hi
+
+
+def prepare_ct(
+    ct: sitk.Image | QuantitativeImage,
+    *,
+    working_spacing_mm: float = 4.0,
+    body_threshold_hu: float = DEFAULT_BODY_THRESHOLD_HU,
+    mask_margin_mm: float = 8.0,
+    crop_margin_mm: float | None = CROP_MARGIN_MM,
+    argument: str = "ct",
+) -> PreparedCt:
+    """Reduce a CT to the working grid, find its body and crop it (steps 1-2 of the module
+    docstring). :func:`register_ct` does this itself; :func:`theranostics.study.register_study`
+    prepares the reference CT once and passes it to every registration.
+    ``crop_margin_mm=None`` keeps the whole field of view.
+
+    Raises:
+        UnitsError, GeometryError: as :func:`register_ct`.
+    """
+    full = as_ct_image(ct, argument=argument)
+    working = _working_image(full, working_spacing_mm)
+    body = body_mask(working, threshold_hu=body_threshold_hu, argument=argument)
+    metric = dilate_mask(body, mask_margin_mm)
+    if crop_margin_mm is None:
+        lo, hi = [0, 0, 0], list(metric.GetSize())
+    else:
+        lo, hi = _crop_box(metric, crop_margin_mm)
+    crop = (slice(lo[0], hi[0]), slice(lo[1], hi[1]), slice(lo[2], hi[2]))
+    return PreparedCt(
+        working=working,
+        body=body,
+        image=working[crop],
+        body_crop=body[crop],
+        metric_mask=metric[crop],
+        bounds=physical_bounds_lps(full),
+        settings=(
+            float(working_spacing_mm), float(body_threshold_hu), float(mask_margin_mm),
+            crop_margin_mm,
+        ),
+    )  # fmt: skip
+
+
 def _initial_rigid(
     fixed: sitk.Image,
     moving: sitk.Image,
@@ -146,21 +244,102 @@ def _initial_rigid(
     return result
 
 
-def _progress_command(method, progress, start, stop, levels, label):
-    state = {"level": 0}
+def _progress_command(method, progress, start, stop, levels, label, max_iterations):
+    """Report progress at every level start and every optimiser iteration; return the state
+    dict whose ``"cancelled"`` holds a :class:`Cancelled` raised by ``progress``.
+
+    SimpleITK turns an exception raised inside a command into a ``RuntimeError``, so a
+    ``Cancelled`` is caught here, the optimiser stopped, and :func:`_execute` raises it again.
+    """
+    state: dict = {"level": 0, "iteration": 0, "cancelled": None}
+    if progress is None:
+        return state
+
+    def call(fraction, message):
+        if state["cancelled"] is not None:
+            return
+        try:
+            report(progress, fraction, message)
+        except Cancelled as exc:
+            state["cancelled"] = exc
+            method.StopRegistration()
 
     def on_level():
         state["level"] += 1
-        report(progress, start + (stop - start) * (state["level"] - 1) / levels,
-               f"{label}: level {state['level']}/{levels}")  # fmt: skip
+        state["iteration"] = 0
+        call(start + (stop - start) * (state["level"] - 1) / levels,
+             f"{label}: level {state['level']}/{levels}")  # fmt: skip
 
-    if progress is not None:
-        method.AddCommand(sitk.sitkMultiResolutionIterationEvent, on_level)
+    def on_iteration():
+        state["iteration"] += 1
+        # within a level: up to the iteration cap, most levels converge well before it
+        within = min(1.0, state["iteration"] / max(1, max_iterations))
+        message = f"{label}: level {state['level']}/{levels}, iteration {state['iteration']}"
+        call(start + (stop - start) * (state["level"] - 1 + within) / levels, message)
+
+    method.AddCommand(sitk.sitkMultiResolutionIterationEvent, on_level)
+    method.AddCommand(sitk.sitkIterationEvent, on_iteration)
+    return state
 
 
+def _execute(method, fixed, moving, state) -> None:
+    """``method.Execute`` that re-raises a ``Cancelled`` caught by the progress command."""
+    method.Execute(fixed, moving)
+    if state["cancelled"] is not None:
+        raise state["cancelled"]
+
+
+@contextmanager
+def _threads(threads: int):
+    """SimpleITK's global default thread count set to ``threads`` (0: unchanged) for the
+    duration: ``ImageRegistrationMethod.SetNumberOfThreads`` alone leaves parts of the
+    pipeline (the metric's sample loop, the scales estimator) on the global default, and
+    reruns then differ in the last bits."""
+    if not threads:
+        yield
+        return
+    before = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
+    try:
+        yield
+    finally:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(before)
+
+
+def _with_threads(function):
+    """Run ``function`` under :func:`_threads` with its ``threads`` keyword."""
+
+    @functools.wraps(function)
+    def wrapper(*args, threads: int = REGISTRATION_THREADS, **kwargs):
+        with _threads(threads):
+            return function(*args, threads=threads, **kwargs)
+
+    return wrapper
+
+
+def _prepared(ct, settings: tuple, argument: str) -> PreparedCt:
+    if isinstance(ct, PreparedCt):
+        if ct.settings != settings:
+            raise ValueError(
+                f"{argument} was prepared with (spacing, threshold, margin, crop) "
+                f"{ct.settings}, not {settings}"
+            )
+        return ct
+    spacing, threshold, margin, crop = settings
+    return prepare_ct(
+        ct,
+        working_spacing_mm=spacing,
+        body_threshold_hu=threshold,
+        mask_margin_mm=margin,
+        crop_margin_mm=crop,
+        argument=argument,
+    )
+
+
+@_with_threads
 def register_ct(
-    fixed_ct: sitk.Image | QuantitativeImage,
-    moving_ct: sitk.Image | QuantitativeImage,
+    fixed_ct: sitk.Image | QuantitativeImage | PreparedCt,
+    moving_ct: sitk.Image | QuantitativeImage | PreparedCt,
     *,
     deformable: bool = False,
     body_threshold_hu: float = DEFAULT_BODY_THRESHOLD_HU,
@@ -174,13 +353,18 @@ def register_ct(
     bspline_grid_mm: float = 50.0,
     bspline_iterations: int = 50,
     bspline_max_displacement_mm: float = 20.0,
+    shrink_factors: tuple[int, ...] = RIGID_SHRINK,
+    smoothing_sigmas: tuple[float, ...] = RIGID_SMOOTHING,
+    crop_margin_mm: float | None = CROP_MARGIN_MM,
+    threads: int = REGISTRATION_THREADS,
     progress: ProgressCallback | None = None,
 ) -> CtRegistration:
     """Register ``moving_ct`` to ``fixed_ct`` (rigid, optionally + B-spline).
 
     Args:
         fixed_ct, moving_ct: CTs in HU (``sitk.Image`` or ``QuantitativeImage`` with units
-            HU), LPS geometry.
+            HU), LPS geometry, or a :class:`PreparedCt` of one made with the same
+            ``working_spacing_mm``, ``body_threshold_hu`` and ``mask_margin_mm``.
         deformable: add the B-spline stage.
         body_threshold_hu: body mask threshold (HU).
         working_spacing_mm: isotropic spacing (mm) the registration runs on.
@@ -188,14 +372,21 @@ def register_ct(
             ``"identity"`` (scanner coordinates as they are).
         mask_margin_mm: dilation of the body masks used by the metric (mm).
         histogram_bins: Mattes histogram bins.
-        sampling_fraction: fraction of masked voxels sampled per iteration (random, seeded).
+        sampling_fraction: fraction of masked voxels sampled per level (random, seeded).
         sampling_seed: the seed, for reproducible results.
         max_iterations: per level, rigid stage.
         bspline_grid_mm: B-spline control-point spacing (mm).
         bspline_iterations: per level, B-spline stage.
         bspline_max_displacement_mm: bound on every B-spline coefficient (mm); with a cubic
             B-spline (a partition of unity) it bounds the displacement too.
-        progress: optional ``progress(fraction, message)``.
+        shrink_factors, smoothing_sigmas: rigid-stage levels (of the working grid; sigmas in
+            working voxels).
+        crop_margin_mm: air kept around the dilated body masks when cropping (mm); ``None``
+            registers the whole field of view.
+        threads: threads of the metric; 1 (default) gives bit-identical reruns, 0 means
+            SimpleITK's global default.
+        progress: optional ``progress(fraction, message)``, called at every optimiser
+            iteration; a ``Cancelled`` it raises stops the registration and propagates.
 
     Returns:
         :class:`CtRegistration` (ITK convention: transform maps fixed points to moving points).
@@ -208,17 +399,25 @@ def register_ct(
         raise ValueError(f"initialisation must be one of {INITIALISATIONS}, not {initialisation!r}")
     timing: dict[str, float] = {}
     started = time.perf_counter()
-    fixed_full = as_ct_image(fixed_ct, argument="fixed_ct")
-    moving_full = as_ct_image(moving_ct, argument="moving_ct")
-    check_boxes_overlap(fixed_full, moving_full)
+    if len(shrink_factors) != len(smoothing_sigmas) or not shrink_factors:
+        raise ValueError("shrink_factors and smoothing_sigmas need one entry per level")
+    settings_key = (
+        float(working_spacing_mm), float(body_threshold_hu), float(mask_margin_mm),
+        crop_margin_mm,
+    )  # fmt: skip
     report(progress, 0.0, "preparing CTs")
-    fixed = _working_image(fixed_full, working_spacing_mm)
-    moving = _working_image(moving_full, working_spacing_mm)
-    fixed_body = body_mask(fixed, threshold_hu=body_threshold_hu, argument="fixed_ct")
-    moving_body = body_mask(moving, threshold_hu=body_threshold_hu, argument="moving_ct")
-    fixed_metric_mask = dilate_mask(fixed_body, mask_margin_mm)
-    moving_metric_mask = dilate_mask(moving_body, mask_margin_mm)
-    initial = _initial_rigid(fixed, moving, fixed_body, moving_body, initialisation)
+    fixed_prepared = _prepared(fixed_ct, settings_key, "fixed_ct")
+    report(progress, 0.02, "preparing CTs")
+    moving_prepared = _prepared(moving_ct, settings_key, "moving_ct")
+    check_bounds_overlap(fixed_prepared.bounds, moving_prepared.bounds)
+    # the initial transform from the uncropped working images (image centres for "geometry")
+    initial = _initial_rigid(
+        fixed_prepared.working, moving_prepared.working, fixed_prepared.body,
+        moving_prepared.body, initialisation,
+    )  # fmt: skip
+    fixed, moving = fixed_prepared.image, moving_prepared.image
+    fixed_body, moving_body = fixed_prepared.body_crop, moving_prepared.body_crop
+    fixed_metric_mask, moving_metric_mask = fixed_prepared.metric_mask, moving_prepared.metric_mask
     if body_dice(fixed_body, moving_body, initial) == 0.0:
         from ..errors import GeometryError
 
@@ -234,6 +433,8 @@ def register_ct(
     rigid.SetComputeZYX(True)
     stage_start = time.perf_counter()
     method = sitk.ImageRegistrationMethod()
+    if threads:
+        method.SetNumberOfThreads(threads)
     method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=histogram_bins)
     method.SetMetricSamplingStrategy(method.RANDOM)
     method.SetMetricSamplingPercentage(sampling_fraction, sampling_seed)
@@ -245,13 +446,16 @@ def register_ct(
         relaxationFactor=0.5, gradientMagnitudeTolerance=1e-6,
     )  # fmt: skip
     method.SetOptimizerScalesFromPhysicalShift()
-    method.SetShrinkFactorsPerLevel([4, 2, 1])
-    method.SetSmoothingSigmasPerLevel([2, 1, 0])
+    method.SetShrinkFactorsPerLevel(list(shrink_factors))
+    method.SetSmoothingSigmasPerLevel(list(smoothing_sigmas))
     method.SmoothingSigmasAreSpecifiedInPhysicalUnitsOff()
     method.SetInitialTransform(rigid, inPlace=True)
     end_rigid = 0.7 if deformable else 0.9
-    _progress_command(method, progress, 0.05, end_rigid, 3, "rigid registration")
-    method.Execute(fixed, moving)
+    state = _progress_command(
+        method, progress, 0.05, end_rigid, len(shrink_factors), "rigid registration",
+        max_iterations,
+    )  # fmt: skip
+    _execute(method, fixed, moving, state)
     stops = {"rigid": method.GetOptimizerStopConditionDescription()}
     timing["rigid"] = time.perf_counter() - stage_start
 
@@ -273,7 +477,7 @@ def register_ct(
             fixed, moving, fixed_metric_mask, moving_metric_mask, rigid,
             grid_mm=bspline_grid_mm, iterations=bspline_iterations,
             seed=sampling_seed, max_coefficient_mm=bspline_max_displacement_mm,
-            progress=scaled(progress, end_rigid, 0.9),
+            threads=threads, progress=scaled(progress, end_rigid, 0.9),
         )  # fmt: skip
         composite = sitk.CompositeTransform([rigid, candidate])
         mi_bspline = mattes_mutual_information(
@@ -322,7 +526,12 @@ def register_ct(
         "mask_margin_mm": mask_margin_mm,
         "metric": f"Mattes mutual information, {histogram_bins} bins",
         "sampling": f"random {sampling_fraction:.0%} of masked voxels, seed {sampling_seed}",
-        "levels": {"shrink": [4, 2, 1], "smoothing_sigma_voxels": [2, 1, 0]},
+        "levels": {
+            "shrink": list(shrink_factors),
+            "smoothing_sigma_voxels": list(smoothing_sigmas),
+        },
+        "crop_margin_mm": crop_margin_mm,
+        "threads": threads,
         "optimizer": f"regular step gradient descent, <= {max_iterations} iterations per level",
         "deformable": deformable,
     }
@@ -351,7 +560,7 @@ def register_ct(
 
 def _bspline_stage(
     fixed, moving, fixed_mask, moving_mask, rigid, *, grid_mm, iterations, seed, progress,
-    max_coefficient_mm,
+    max_coefficient_mm, threads,
 ):  # fmt: skip
     """Optimise a B-spline applied before ``rigid`` (x -> rigid(bspline(x))).
 
@@ -368,6 +577,8 @@ def _bspline_stage(
     mesh = [max(1, round(e / grid_mm)) for e in extent]
     bspline = sitk.BSplineTransformInitializer(fixed, mesh, 3)
     method = sitk.ImageRegistrationMethod()
+    if threads:
+        method.SetNumberOfThreads(threads)
     method.SetMetricAsMeanSquares()
     method.SetMetricSamplingStrategy(method.RANDOM)
     method.SetMetricSamplingPercentagePerLevel(list(BSPLINE_SAMPLING), seed)
@@ -388,8 +599,10 @@ def _bspline_stage(
     method.SmoothingSigmasAreSpecifiedInPhysicalUnitsOff()
     method.SetMovingInitialTransform(rigid)
     method.SetInitialTransform(bspline, inPlace=True)
-    _progress_command(method, progress, 0.0, 1.0, 2, "B-spline registration")
-    method.Execute(fixed, moving)
+    state = _progress_command(
+        method, progress, 0.0, 1.0, len(BSPLINE_SHRINK), "B-spline registration", iterations
+    )
+    _execute(method, fixed, moving, state)
     return bspline, method.GetOptimizerStopConditionDescription()
 
 

@@ -39,6 +39,7 @@ def mattes_mutual_information(
     """Mattes mutual information (nats, ≥ 0) of ``moving ∘ transform`` and ``fixed``,
     sampled at every voxel of ``fixed_mask`` (or of ``fixed``)."""
     method = sitk.ImageRegistrationMethod()
+    method.SetNumberOfThreads(1)  # one thread: the same sum order, bit-identical reruns
     method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=bins)
     method.SetMetricSamplingStrategy(method.NONE)
     method.SetInterpolator(sitk.sitkLinear)

@@ -18,6 +18,7 @@ from ..errors import InputError
 from ..image import QuantitativeImage
 from ..progress import ProgressCallback, report, scaled
 from ..registration import CtRegistration, register_ct, resample_activity
+from ..registration.ct import prepare_ct
 from ..registration.resample import conservation_report
 from .loading import SpectStudy
 
@@ -122,6 +123,7 @@ def register_study(
     grid = reference.spect.image
     frame = reference.spect.meta.frame_of_reference_uid
     images, registrations, conservation = [], [], []
+    fixed = None  # the reference CT prepared once (working grid, body, crop) for every session
     for n, tp in enumerate(study.time_points):
         step = scaled(progress, n / count, (n + 1) / count)
         if n == reference_index:
@@ -136,8 +138,11 @@ def register_study(
             transform = transforms[n] or sitk.Transform(3, sitk.sitkIdentity)
         else:
             report(step, 0.0, f"registering {tp.name} to {reference.name}")
+            if fixed is None:
+                fixed = prepare_ct(reference.ct, argument="fixed_ct", **_prepare_options(
+                    registration_options))  # fmt: skip
             reg = register_ct(
-                reference.ct, tp.ct, deformable=deformable, progress=scaled(step, 0.0, 0.9),
+                fixed, tp.ct, deformable=deformable, progress=scaled(step, 0.0, 0.9),
                 **registration_options,
             )  # fmt: skip
             transform = reg.transform
@@ -154,3 +159,9 @@ def register_study(
         registrations=tuple(registrations),
         conservation=tuple(conservation),
     )
+
+
+def _prepare_options(options: dict) -> dict:
+    """The :func:`register_ct` options that :func:`prepare_ct` takes too."""
+    keys = ("working_spacing_mm", "body_threshold_hu", "mask_margin_mm", "crop_margin_mm")
+    return {k: options[k] for k in keys if k in options}
