@@ -26,11 +26,22 @@ def progeny_decays_per_parent_decay(key: str, parent_half_life_s: float) -> list
         ``[(daughter key, decays per parent decay), ...]`` in chain order; empty for a
         nuclide whose daughters are stable or long-lived, or when ``radioactivedecay`` does
         not know the nuclide.
+
+    Raises:
+        ModuleNotFoundError: ``radioactivedecay`` is not installed. An empty chain would
+            silently drop the daughters' dose (e.g. 225Ac without 221Fr, 217At, 213Bi ...),
+            so a missing package is an error naming the fix, never an empty list.
     """
     try:
         import radioactivedecay as rd
-    except ImportError:  # pragma: no cover - declared dependency
-        return []
+    except ImportError as exc:
+        raise ModuleNotFoundError(
+            f"decay chain of {key}: the Python package 'radioactivedecay' is not installed; "
+            "it gives the progeny and branching fractions. Fix: pip install radioactivedecay "
+            "(in 3D Slicer: press 'Install missing dependencies' in the Theranostic Planning "
+            "or Dose Mapping panel)",
+            name="radioactivedecay",
+        ) from exc
     out: dict[str, float] = {}
     stack = [(key, 1.0)]
     while stack:
