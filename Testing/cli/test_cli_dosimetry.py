@@ -28,6 +28,21 @@ def test_parser_has_the_documented_options():
     )
     assert args.method == "led" and args.calibration_cps_per_MBq == 10.0
     assert args.plan == "p.json" and args.out == "out" and args.masks == "m.nrrd"
+    # like-with-like by default; the raw comparison is an option
+    assert args.comparison_resolution == "matched" and args.planned_dose is None
+    assert args.planned_psf_fwhm_mm == 0.0 and args.comparison_psf_fwhm_mm is None
+    raw = build_parser().parse_args(
+        [
+            *("dosimetry", "S", "--masks", "m", "-o", "o", "--planned-dose", "d.nrrd"),
+            *("--comparison-resolution", "raw", "--comparison-psf-fwhm-mm", "10"),
+        ]
+    )
+    assert raw.comparison_resolution == "raw" and raw.planned_dose == "d.nrrd"
+    assert raw.comparison_psf_fwhm_mm == 10.0
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(
+            ["dosimetry", "S", "--masks", "m", "-o", "o", "--comparison-resolution", "blurry"]
+        )
 
 
 def test_missing_study_folder_exits_2(tmp_path, capsys):

@@ -126,3 +126,107 @@ def test_compare_dvhs_and_tolerance_table():
     with pytest.raises(InputError, match="unknown tolerance"):
         tolerance_table(tolerances={"typo": 1.0})
     assert set(DEFAULT_TOLERANCES) >= {"organ_mean_dose_percent", "gamma_pass_rate_min_percent"}
+
+
+# ------------------------------------------------------------------------------------------
+# like with like: matched resolution (theranostics.verify.resolution)
+
+
+def _box(shape=(40, 40, 40), spacing=2.0):
+    """A sharp 20 mm cube of 10 Gy in a 0 Gy volume (a planned map made from a structure)."""
+    arr = np.zeros(shape)
+    c = shape[0] // 2
+    arr[c - 5 : c + 5, c - 5 : c + 5, c - 5 : c + 5] = 10.0
+    return _img(arr, (spacing,) * 3)
+
+
+def test_matched_resolution_blurs_the_sharper_map_with_the_psf():
+    from theranostics.verify.resolution import FWHM_PER_SIGMA, gaussian_blur, match_resolution
+
+    planned = _box()
+    # the delivered chain: the same cube seen through a 12 mm FWHM camera
+    delivered = gaussian_blur(planned, 12.0 / FWHM_PER_SIGMA)
+    raw = match_resolution(planned, delivered, delivered_fwhm_mm=12.0, mode="raw")
+    matched = match_resolution(planned, delivered, delivered_fwhm_mm=12.0)
+    assert raw.info["mode"] == "raw" and raw.info["blurred"] is None
+    assert matched.info["blurred"] == "planned" and matched.info["blur_fwhm_mm"] == 12.0
+    assert "planned map blurred" in matched.info["description"]
+    p, d = sitk.GetArrayFromImage(matched.planned), sitk.GetArrayFromImage(delivered)
+    np.testing.assert_allclose(p, d, atol=1e-9)  # the same operation: identical maps
+    # the blur conserves the integral (what the structure received)
+    assert p.sum() == pytest.approx(sitk.GetArrayFromImage(planned).sum(), rel=1e-3)
+    g_raw = gamma_index(raw.planned, raw.delivered, cutoff_percent=10.0)
+    g_matched = gamma_index(matched.planned, matched.delivered, cutoff_percent=10.0)
+    assert g_matched.pass_rate_percent == pytest.approx(100.0)
+    assert g_raw.pass_rate_percent < 80.0  # the camera, not the treatment
+
+
+def test_matched_resolution_both_to_the_coarser_one():
+    from theranostics.verify.resolution import FWHM_PER_SIGMA, gaussian_blur, match_resolution
+
+    sharp = _box()
+    planned = gaussian_blur(sharp, 15.0 / FWHM_PER_SIGMA)  # e.g. from a 15 mm pre-therapy scan
+    delivered = gaussian_blur(sharp, 9.0 / FWHM_PER_SIGMA)
+    m = match_resolution(planned, delivered, delivered_fwhm_mm=9.0, planned_fwhm_mm=15.0)
+    assert m.info["blurred"] == "delivered"
+    assert m.info["blur_fwhm_mm"] == pytest.approx(12.0)  # sqrt(15² − 9²): widths in quadrature
+    np.testing.assert_allclose(
+        sitk.GetArrayFromImage(m.delivered), sitk.GetArrayFromImage(planned), atol=0.1
+    )
+
+
+def test_matched_resolution_averages_a_finer_planned_grid_and_refuses_bad_input():
+    from theranostics.verify.resolution import match_resolution
+
+    planned = _box((80, 80, 80), 1.0)  # 1 mm grid
+    delivered = _img(np.zeros((20, 20, 20)), (4.0,) * 3)
+    m = match_resolution(planned, delivered, delivered_fwhm_mm=8.0)
+    assert m.info["resampled"]
+    # a 4 mm voxel is a 1 mm one plus a box of variance (4² − 1²)/12 mm²
+    np.testing.assert_allclose(m.info["grid_smoothing_sigma_mm"], math.sqrt(15.0 / 12.0))
+    assert m.planned.GetSize() == delivered.GetSize()
+    # integral conserved through blur and resampling (Gy·mL)
+    fine = sitk.GetArrayFromImage(planned).sum() * 1.0
+    assert sitk.GetArrayFromImage(m.planned).sum() * 64.0 == pytest.approx(fine, rel=0.02)
+    nothing = match_resolution(planned, delivered, delivered_fwhm_mm=None)
+    assert nothing.info["mode"] == "raw" and "no resolution" in nothing.info["note"]
+    with pytest.raises(InputError, match="comparison resolution"):
+        match_resolution(planned, delivered, delivered_fwhm_mm=8.0, mode="fuzzy")
+    with pytest.raises(InputError, match="FWHM"):
+        match_resolution(planned, delivered, delivered_fwhm_mm=-1.0)
+
+
+def test_gtm_rescaling_restores_a_uniform_structure_level():
+    from theranostics.verify.resolution import (
+        FWHM_PER_SIGMA,
+        gaussian_blur,
+        gtm_structure_scales,
+    )
+
+    planned = _box()
+    mask = sitk.Cast(planned > 5.0, sitk.sitkFloat32)
+    blurred = gaussian_blur(planned, 12.0 / FWHM_PER_SIGMA)
+    scale = gtm_structure_scales(blurred, {"cube": mask}, 12.0)["cube"]
+    inside = sitk.GetArrayFromImage(mask) > 0
+    level = scale * sitk.GetArrayFromImage(blurred)[inside].mean()
+    assert scale > 1.3  # the blur moved a good part of the dose out of a 20 mm cube
+    assert level == pytest.approx(10.0, rel=1e-3)  # GTM inverts the blur exactly here
+
+
+def test_near_extreme_metrics_and_curve_rows():
+    rng = np.random.default_rng(2)
+    dose = rng.uniform(5, 10, (8, 8, 8))
+    mask = _img(np.ones((8, 8, 8)))
+    a = dose_volume_histogram(_img(dose), mask)
+    b = dose_volume_histogram(_img(dose * 1.15), mask)  # +15 %
+    comp = compare_dvhs(a, b)
+    table = tolerance_table(dvhs={"kidney": comp}, categories={"kidney": "organ"})
+    by_check = {r["check"]: r for r in table.rows}
+    assert by_check["DVH D50_Gy"]["passed"] is False  # 15 % > 10 %
+    assert by_check["DVH D2_Gy"]["passed"] is True and by_check["DVH D2_Gy"]["tolerance"] == 20.0
+    curve = by_check["DVH curve max volume difference"]
+    assert curve["passed"] is None and "not checked" in curve["note"]
+    assert table.flagged_structures == {"kidney": ["DVH mean_Gy", "DVH D50_Gy"]}
+    checked = tolerance_table(dvhs={"kidney": comp}, tolerances={"dvh_curve_volume_points": 10})
+    row = next(r for r in checked.rows if r["check"].startswith("DVH curve"))
+    assert row["passed"] is False

@@ -98,25 +98,46 @@ def test_missing_ct_falls_back_to_water_with_a_note():
 
 @pytest.fixture(scope="module")
 def standard_run(synthetic_study, tmp_path_factory):
-    """The default users get (voxel S-value kernel) on the standard study; ``truth`` is the
-    ground-truth JSON with ``photon_inclusive_Gy`` added, the truth of the kernel's own dose
-    model (:func:`theranostics.phantom.truth.photon_inclusive_mean_doses`)."""
+    """The default users get (voxel S-value kernel) on the standard study, verified against
+    the demo's truth plan and truth dose map (default comparison: matched resolution);
+    ``truth`` is the ground-truth JSON with ``photon_inclusive_Gy`` added, the truth of the
+    kernel's own dose model (:func:`theranostics.phantom.truth.photon_inclusive_mean_doses`)."""
     pytest.importorskip("theranostics.study")
+    from theranostics.demo import DemoContext, _truth_dose_map
     from theranostics.phantom.truth import photon_inclusive_mean_doses
     from theranostics.workflows.dosimetry import run_dosimetry
 
     out = tmp_path_factory.mktemp("dosimetry")
+    truth = json.loads((synthetic_study / "truth" / "ground_truth.json").read_text())
+    truth["photon_inclusive_Gy"] = photon_inclusive_mean_doses(synthetic_study)
+    ctx = DemoContext(synthetic_study, out, config=None, truth=truth)
+    planned_map = _truth_dose_map(ctx, out / "truth_dose_Gy.nrrd")
+    gbq = truth["administration"]["activity_MBq"] / 1000.0
+    plan = {
+        "schema": "theranostics-plan-rlt/1",
+        "patient_id": truth["patient"]["patient_id"],
+        "structures": [
+            {
+                "name": name,
+                "absorbed_dose_per_cycle_Gy": dose,
+                "dose_per_activity_Gy_per_GBq": dose / gbq,
+            }
+            for name, dose in truth["photon_inclusive_Gy"].items()
+            if truth["regions"][name]["category"] in ("organ", "lesion")
+        ],
+    }
+    (out / "truth_plan.json").write_text(json.dumps(plan))
     result = run_dosimetry(
         synthetic_study,
         synthetic_study / "truth" / "labels.nrrd",
-        out_dir=out,
+        out_dir=out / "run",
         calibration_cps_per_MBq=10.0,
         method="kernel",
         psf_fwhm_mm=12.0,
+        plan_path=out / "truth_plan.json",
+        planned_dose_path=planned_map,
     )
-    truth = json.loads((synthetic_study / "truth" / "ground_truth.json").read_text())
-    truth["photon_inclusive_Gy"] = photon_inclusive_mean_doses(synthetic_study)
-    return result, truth, out
+    return result, truth, out / "run"
 
 
 @pytest.mark.slow
@@ -335,14 +356,19 @@ def _verify_against_own_plan(synthetic_study_small, labels, tmp_path, kwargs):
     assert second.results["gamma"]["local"]["pass_rate_percent"] == pytest.approx(100.0)
     diff = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "b" / "dose_difference_Gy.nrrd")))
     assert np.abs(diff).max() < 1e-4 * float(sitk.GetArrayViewFromImage(first.dose_Gy).max())
-    # same map on the same masks: every DVH metric and curve agrees, nothing deviates
+    # no PSF given: no resolution is known, so the comparison is RAW, and says so
+    assert second.results["comparison_resolution"]["mode"] == "raw"
+    assert any("compared RAW" in n for n in second.results["notes"])
+    # the planned map is the map as computed; the delivered structure DVH is that map rescaled
+    # to the structure dose (one dose per structure): every D-metric differs by that factor
     dvhs = second.results["dvh_comparison"]
     assert sorted(dvhs) == sorted(first.results["structures"])
-    for comp in dvhs.values():
-        assert abs(comp["max_volume_difference_percent"]) < 1e-3
-        assert all(abs(m["difference"]) < 1e-4 for m in comp["metrics"].values())
-    assert second.results["tolerance_table"]["deviations"] == 0
-    # a planned map 25 % hotter: organ DVH metrics are 20 % low (> 10 % tolerance) and flagged
+    for name, comp in dvhs.items():
+        scale = second.results["structures"][name]["partial_volume_scale"]
+        for key, m in comp["metrics"].items():
+            if key.startswith("D") or key in ("mean_Gy", "median_Gy"):
+                assert m["b"] == pytest.approx(scale * m["a"], rel=1e-6, abs=1e-9), (name, key)
+    # a planned map 25 % hotter: organ D50 is (scale/1.25 - 1) off, about -20 %: flagged
     sitk.WriteImage(first.dose_Gy * 1.25, str(tmp_path / "hot.nrrd"))
     third = run_dosimetry(
         synthetic_study_small,
@@ -352,6 +378,86 @@ def _verify_against_own_plan(synthetic_study_small, labels, tmp_path, kwargs):
         **kwargs,
     )
     d50 = third.results["dvh_comparison"]["liver"]["metrics"]["D50_Gy"]
-    assert d50["relative_difference_percent"] == pytest.approx(-20.0, abs=0.01)
+    scale = third.results["structures"]["liver"]["partial_volume_scale"]
+    assert d50["relative_difference_percent"] == pytest.approx(100 * (scale / 1.25 - 1), abs=0.01)
+    assert d50["relative_difference_percent"] < -10.0
     failed = [r for r in third.results["tolerance_table"]["rows"] if r["passed"] is False]
     assert any(r["structure"] == "liver" and "D50" in r["check"] for r in failed)
+
+
+@pytest.mark.slow
+def test_one_delivered_dose_per_structure(standard_run):
+    """The DVH of a structure and its reported mean are one distribution: results.csv's
+    dvh_mean_Gy equals mean_dose_Gy (within 2 %, in fact to rounding) for every structure."""
+    import csv
+
+    result, _, out = standard_run
+    with open(out / "results.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows and {"mean_dose_Gy", "dvh_mean_Gy"} <= set(rows[0])
+    for row in rows:
+        mean, dvh_mean = float(row["mean_dose_Gy"]), float(row["dvh_mean_Gy"])
+        assert dvh_mean == pytest.approx(mean, rel=0.02), row["structure"]
+    for name, s in result.results["structures"].items():
+        assert s["dvh"]["mean_Gy"] == pytest.approx(s["mean_dose_Gy"], rel=1e-9), name
+
+
+@pytest.mark.slow
+def test_truth_plan_passes_at_matched_resolution(standard_run):
+    """Against the truth plan and truth dose map (the demo's), the default like-with-like
+    comparison passes where the pipeline is accurate: the large organs and lesions have no
+    failed check, and gamma passes; the RAW comparison of the same maps fails gamma."""
+    result, _, out = standard_run
+    res = result.results
+    assert res["comparison_resolution"]["mode"] == "matched"
+    assert res["comparison_resolution"]["blurred"] == "planned"
+    assert res["gamma"]["global"]["pass_rate_percent"] >= 90.0
+    flagged = res["tolerance_table"]["flagged_structures"]
+    for name in ("kidney_left", "kidney_right", "liver", "spleen", "lesion_01", "lesion_02"):
+        assert name not in flagged, (name, flagged.get(name))
+    rows = {r["structure"]: r for r in res["plan_comparison"]}
+    assert not any(rows[n]["flag"] for n in ("kidney_left", "kidney_right", "liver", "spleen"))
+    # the DVH mean check is the plan comparison (both at the structure dose)
+    for name, row in rows.items():
+        m = res["dvh_comparison"][name]["metrics"]["mean_Gy"]
+        assert m["relative_difference_percent"] == pytest.approx(
+            row["difference_percent"], abs=1e-3
+        )
+    # raw: the sharp truth against the SPECT-based map measures the camera
+    from theranostics.verify.gamma import gamma_index
+
+    planned = sitk.ReadImage(str(out.parent / "truth_dose_Gy.nrrd"))
+    raw = gamma_index(sitk.Cast(planned, sitk.sitkFloat64), result.dose_Gy, cutoff_percent=10.0)
+    assert raw.pass_rate_percent < 80.0
+
+
+@pytest.mark.slow
+def test_plan_25_percent_hotter_fails_at_matched_resolution(standard_run):
+    """The same truth dose map 25 % hotter, compared like with like: gamma fails and the
+    organ mean/D50 checks fail (delivered about 20 % below)."""
+    from theranostics.workflows.dosimetry import _verify_against_map, density_map
+
+    result, _, out = standard_run
+    planned = sitk.ReadImage(str(out.parent / "truth_dose_Gy.nrrd"), sitk.sitkFloat64)
+    rho, _ = density_map(result.reference_ct, result.dose_Gy, density_correction=True)
+    voxel_mL = float(np.prod(result.dose_Gy.GetSpacing())) / 1000.0
+    gamma, _, dvhs, table, info = _verify_against_map(
+        planned * 1.25,
+        result.dose_Gy,
+        result.results["structures"],
+        result.dvhs,
+        result.weights,
+        rho,
+        voxel_mL,
+        mode="matched",
+        delivered_fwhm_mm=12.0,
+        planned_fwhm_mm=0.0,
+        pv_fwhm_mm=12.0,
+        gamma_criteria=(3.0, 3.0, 10.0),
+    )
+    assert info["mode"] == "matched"
+    assert gamma["global"]["pass_rate_percent"] < 90.0
+    for name in ("kidney_left", "liver", "spleen"):
+        d50 = dvhs[name]["metrics"]["D50_Gy"]["relative_difference_percent"]
+        assert -30.0 < d50 < -12.0, (name, d50)
+        assert "DVH D50_Gy" in table["flagged_structures"][name]

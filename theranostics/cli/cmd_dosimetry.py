@@ -36,6 +36,32 @@ def register(subparsers) -> None:
     p.add_argument("--voxel-model", default="mono-exp")
     p.add_argument("--single-time-point", choices=("hanscheid", "madsen"), default=None, dest="stp")
     p.add_argument("--time-point-index", type=int, default=-1)
+    p.add_argument(
+        "--planned-dose",
+        default=None,
+        help="planned dose map (Gy, NRRD/NIfTI/MHA, reference session's space): gamma, "
+        "difference map, planned-vs-delivered DVHs and tolerance table",
+    )
+    p.add_argument(
+        "--comparison-resolution",
+        choices=("matched", "raw"),
+        default="matched",
+        help="compare the maps at matched resolution (default: the planned map blurred with the "
+        "delivered imaging chain's PSF) or RAW, as computed",
+    )
+    p.add_argument(
+        "--comparison-psf-fwhm-mm",
+        type=float,
+        default=None,
+        help="resolution (FWHM, mm) of the delivered imaging chain for the comparison "
+        "(default: --psf-fwhm-mm)",
+    )
+    p.add_argument(
+        "--planned-psf-fwhm-mm",
+        type=float,
+        default=0.0,
+        help="resolution already in the planned map (FWHM, mm; default 0: sharp)",
+    )
     p.add_argument("--no-density-correction", action="store_true")
     p.add_argument("--no-report", action="store_true")
     p.add_argument("-o", "--out", required=True, help="output folder")
@@ -63,6 +89,10 @@ def run(args: argparse.Namespace) -> int:
         time_point_index=args.time_point_index,
         psf_fwhm_mm=args.psf_fwhm_mm,
         names_file=args.names,
+        planned_dose_path=args.planned_dose,
+        comparison_resolution=args.comparison_resolution,
+        comparison_psf_fwhm_mm=args.comparison_psf_fwhm_mm,
+        planned_psf_fwhm_mm=args.planned_psf_fwhm_mm,
         write_report=not args.no_report,
         progress=None if args.quiet else progress,
     )

@@ -8,18 +8,36 @@ Uncertainty: the combined standard uncertainty of a difference of two independen
 ``u_c = sqrt(u_planned² + u_delivered²)`` (GUM, JCGM 100:2008, §5.1); a difference is
 "within uncertainty" when ``|Δ| ≤ k·u_c`` with coverage factor k (default 2, ~95 %).
 
-Default tolerances (:data:`DEFAULT_TOLERANCES`; every one can be overridden) and why:
+Default tolerances (:data:`DEFAULT_TOLERANCES`; every one can be overridden) and their
+grounds. They are meant for a like-with-like comparison (both maps at the same spatial
+resolution, :mod:`theranostics.verify.resolution`); against a raw comparison of a sharp plan
+with a SPECT-based map they flag the camera's resolution, not the treatment.
 
-* organ mean dose 10 %: about twice the typical combined standard uncertainty of a 177Lu
-  organ absorbed dose (~5 % for kidneys, EANM guidance, Gear et al. 2018), so a flag means a
-  difference beyond what the measurement chain explains;
-* lesion mean dose 20 %: lesion doses carry larger uncertainties (partial volume, recovery,
-  segmentation; Gear et al. 2018 report 10–30 %);
-* DVH metrics (D98, D50, D2 ...) 10 % for organs, 20 % for lesions, on the same grounds;
-* DVH curves: 10 percentage points of volume at any dose;
-* gamma: pass rate ≥ 90 % (the action limit of AAPM TG-218, Miften et al. 2018, for
-  3 %/2 mm in external-beam QA; used here as a starting point for SPECT-based dosimetry,
-  where noise makes it conservative).
+* structure mean dose, organs 10 %: about twice the combined standard uncertainty of a 177Lu
+  organ absorbed dose from quantitative SPECT/CT (~5 % for kidneys in the worked examples of
+  the EANM practical guidance on uncertainty analysis, Gear et al., EJNMMI 2018;45:2456-2474),
+  so a flag means a difference beyond what the measurement chain explains (k ≈ 2);
+* structure mean dose, lesions 20 %: lesion doses carry larger uncertainties (partial volume,
+  recovery, segmentation; 10-30 % in the same guidance);
+* DVH metrics: the mean and median (D50) as the structure mean (organ 10 %, lesion 20 %);
+  the near-minimum and near-maximum D98 and D2 (ICRU Report 83, 2010, which introduced them
+  because the minimum and maximum of a voxel distribution are not reproducible) at twice
+  that (organ 20 %, lesion 40 %): a single quantile of a SPECT-based voxel distribution
+  carries the voxel noise that the mean averages out (our choice: no published value for
+  MRT);
+* DVH curves: the largest volume difference at equal dose is **reported**, not checked by
+  default: on a steep DVH a 2 % dose shift moves the curve by tens of percentage points, so it
+  measures steepness, not agreement (the D-metrics carry the check). Give
+  ``dvh_curve_volume_points`` in ``tolerances`` to check it;
+* gamma: pass rate ≥ 90 % at 3 %/3 mm global with a 10 % low-dose cutoff (the action limit
+  of AAPM TG-218, Miften et al., Med Phys 2018;45:e53-e83, with the criteria of Low et al.
+  1998). No gamma criterion specific to SPECT-based MRT dosimetry has been published; noise
+  in the evaluated map lowers gamma (Low & Dempsey, Med Phys 2003;30:2455-2464), so the test
+  is conservative there. On the synthetic standard study at matched resolution the truth
+  plan passes (99 %) and a plan 25 % hotter fails (63 %); docs/verification.md.
+
+ICRU Report 96 (2017) asks that a dosimetry-guided therapy report the absorbed dose with its
+uncertainty; the within-uncertainty test above is that comparison.
 """
 
 from __future__ import annotations
@@ -38,9 +56,25 @@ DEFAULT_TOLERANCES: dict[str, float] = {
     "lesion_mean_dose_percent": 20.0,
     "organ_dvh_metric_percent": 10.0,
     "lesion_dvh_metric_percent": 20.0,
-    "dvh_curve_volume_points": 10.0,
+    "organ_dvh_near_extreme_percent": 20.0,
+    "lesion_dvh_near_extreme_percent": 40.0,
     "gamma_pass_rate_min_percent": 90.0,
 }
+
+#: Tolerances that are not applied unless given (see the module docstring).
+OPTIONAL_TOLERANCES: tuple[str, ...] = ("dvh_curve_volume_points",)
+
+
+def is_near_extreme(key: str) -> bool:
+    """A D-metric of the upper or lower tail (D_x with x >= 90 or x <= 10, such as D98, D95,
+    D5, D2), checked against the near-extreme tolerance."""
+    if not (key.startswith("D") and key.endswith("_Gy")):
+        return False
+    try:
+        x = float(key[1:-3])
+    except ValueError:
+        return False
+    return x >= 90.0 or x <= 10.0
 
 
 def _number(entry: dict, key: str, structure: str, side: str, required: bool) -> float | None:
@@ -247,11 +281,21 @@ class ToleranceTable:
         """Rows that failed."""
         return [r for r in self.rows if r["passed"] is False]
 
+    @property
+    def flagged_structures(self) -> dict[str, list[str]]:
+        """Structure -> the checks it failed (structures with no failed check are absent)."""
+        out: dict[str, list[str]] = {}
+        for r in self.deviations:
+            if r.get("structure"):
+                out.setdefault(r["structure"], []).append(r["check"])
+        return out
+
     def to_json(self) -> dict:
         return {
             "tolerances": dict(self.tolerances),
             "rows": [dict(r) for r in self.rows],
             "deviations": len(self.deviations),
+            "flagged_structures": self.flagged_structures,
         }
 
 
@@ -277,12 +321,12 @@ def tolerance_table(
         tolerances: overrides of :data:`DEFAULT_TOLERANCES`.
     """
     tol = {**DEFAULT_TOLERANCES, **(tolerances or {})}
-    unknown = sorted(set(tolerances or {}) - set(DEFAULT_TOLERANCES))
+    unknown = sorted(set(tolerances or {}) - set(DEFAULT_TOLERANCES) - set(OPTIONAL_TOLERANCES))
     if unknown:
         raise InputError(
             f"unknown tolerance(s) {unknown}",
             tag="tolerances",
-            fix=f"use keys among {sorted(DEFAULT_TOLERANCES)}",
+            fix=f"use keys among {sorted([*DEFAULT_TOLERANCES, *OPTIONAL_TOLERANCES])}",
         )
     rows: list[dict] = []
     for r in structures.rows if structures is not None else []:
@@ -324,11 +368,14 @@ def tolerance_table(
                 }
             )
     for name, comp in (dvhs or {}).items():
-        cat = (categories or {}).get(name, "organ")
-        limit = tol[f"{'lesion' if cat == 'lesion' else 'organ'}_dvh_metric_percent"]
+        cat = "lesion" if (categories or {}).get(name, "organ") == "lesion" else "organ"
         for key, m in comp["metrics"].items():
             if not (key.startswith("D") or key in ("mean_Gy", "median_Gy")):
                 continue
+            if key == "median_Gy" and "D50_Gy" in comp["metrics"]:
+                continue  # the same quantity, checked once
+            kind = "near_extreme" if is_near_extreme(key) else "metric"
+            limit = tol[f"{cat}_dvh_{kind}_percent"]
             rel = m["relative_difference_percent"]
             rows.append(
                 {
@@ -342,15 +389,17 @@ def tolerance_table(
                 }
             )
         curve = comp["max_volume_difference_percent"]
+        curve_tol = tol.get("dvh_curve_volume_points")
         rows.append(
             {
                 "check": "DVH curve max volume difference",
                 "structure": name,
                 "value": curve,
-                "tolerance": tol["dvh_curve_volume_points"],
+                "tolerance": curve_tol,
                 "unit": "percentage points",
-                "passed": bool(abs(curve) <= tol["dvh_curve_volume_points"]),
-                "note": f"at {comp['at_dose_Gy']:.3g} Gy",
+                "passed": None if curve_tol is None else bool(abs(curve) <= curve_tol),
+                "note": f"at {comp['at_dose_Gy']:.3g} Gy"
+                + ("" if curve_tol is not None else "; reported, not checked (module docs)"),
             }
         )
     if gamma is not None:

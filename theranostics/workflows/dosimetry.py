@@ -30,6 +30,18 @@ structure TIA to the voxel-map TIA inside the structure**:
 which keeps the kernel physics (photon self- and cross-dose, electron escape at the edges)
 and puts back the activity that resolution moved out of the structure. Without PV
 correction the ratio is close to 1 (both sums see the same image).
+
+One delivered dose per structure: the structure's DVH is the DVH of that same rescaled
+distribution, ``D_s · D_v / mean(D)`` over the structure's voxels (the map's shape, the
+structure's corrected level), so ``dvh.mean_Gy`` equals ``mean_dose_Gy`` and D98/D50/D2 are
+read from the distribution whose mean is reported. The dose map written to ``dose_Gy.nrrd``
+stays the map as computed (resolution-limited).
+
+Planned versus delivered with a planned dose map (:func:`_verify_against_map`): by default
+at matched resolution (``comparison_resolution="matched"``, :mod:`theranostics.verify.resolution`),
+the planned map blurred with the delivered imaging chain's PSF; the planned structure DVHs
+then get the same partial-volume rescaling (GTM with the same PSF) as the delivered ones.
+``"raw"`` compares the maps as computed, labelled RAW everywhere.
 """
 
 from __future__ import annotations
@@ -145,9 +157,12 @@ def run_dosimetry(
     names_file: str | Path | None = None,
     registration: bool = True,
     calibration_rel_sd: float = 0.0,
-    tolerance_percent: float = 20.0,
+    tolerance_percent: float | None = None,
     planned_dose_path: str | Path | None = None,
     gamma_criteria: tuple[float, float, float] = (3.0, 3.0, 10.0),
+    comparison_resolution: str = "matched",
+    comparison_psf_fwhm_mm: float | None = None,
+    planned_psf_fwhm_mm: float = 0.0,
     write_report: bool = True,
     progress: ProgressCallback | None = None,
 ) -> DosimetryResult:
@@ -176,11 +191,22 @@ def run_dosimetry(
         names_file: name table of a label map.
         registration: register the sessions' CTs (rigid).
         calibration_rel_sd: relative standard uncertainty of the calibration.
-        tolerance_percent: plan comparison tolerance.
+        tolerance_percent: one plan-comparison tolerance for every structure (%); ``None``:
+            by category, organ 10 %, lesion 20 % (:mod:`theranostics.verify.compare`).
         planned_dose_path: a planned dose map (Gy; NRRD/NIfTI/MHA in the reference session's
-            LPS space, any grid): adds a 3D gamma analysis (planned = reference) and a
-            dose-difference map (delivered - planned, on the delivered grid).
+            LPS space, any grid): adds a 3D gamma analysis (planned = reference), a
+            dose-difference map (delivered - planned, on the delivered grid), the
+            planned-versus-delivered DVHs and the tolerance table.
         gamma_criteria: (dose %, distance mm, low-dose cutoff %) of the global gamma.
+        comparison_resolution: ``"matched"`` (default): the maps at matched resolution (the
+            planned map blurred with the delivered imaging chain's PSF, or the delivered map
+            with the planned one's when that is coarser); ``"raw"``: as computed. Gamma, the
+            difference map and the DVH comparison all use it; results.json records it.
+        comparison_psf_fwhm_mm: resolution (FWHM, mm) of the delivered imaging chain for the
+            comparison; default ``psf_fwhm_mm`` (the PSF the kinetics step corrected for).
+            Neither given: no resolution is known and the comparison is raw, with a note.
+        planned_psf_fwhm_mm: resolution already in the planned map (0: sharp, computed from
+            structures or Monte Carlo).
         write_report: write ``report.html`` too.
         progress: callback(fraction, message).
 
@@ -188,13 +214,16 @@ def run_dosimetry(
         InputError subclasses: bad study, masks (GeometryError when they do not overlap the
         SPECT), plan from another patient, unknown method.
     """
-    from ..io.masks import resolve_masks, same_grid
+    from ..io.masks import resolve_masks
     from ..study import register_study
     from .dosimetry_exports import read_plan, write_all
     from .kinetics import prepare_study
 
     if method not in ("kernel", "led"):
         raise InputError(f"unknown dose method {method!r}", tag="method", fix="kernel or led")
+    from ..verify.resolution import check_mode
+
+    check_mode(comparison_resolution)
     if single_time_point not in (None, *STP_METHODS):
         raise InputError(
             f"unknown single-time-point method {single_time_point!r}",
@@ -222,6 +251,9 @@ def run_dosimetry(
         "tolerance_percent": tolerance_percent,
         "planned_dose": None if planned_dose_path is None else str(planned_dose_path),
         "gamma_criteria": list(gamma_criteria) if planned_dose_path is not None else None,
+        "comparison_resolution": comparison_resolution if planned_dose_path is not None else None,
+        "comparison_psf_fwhm_mm": comparison_psf_fwhm_mm,
+        "planned_psf_fwhm_mm": planned_psf_fwhm_mm if planned_dose_path is not None else None,
     }
 
     # 1. study --------------------------------------------------------------------------
@@ -336,8 +368,10 @@ def run_dosimetry(
         tia_vox = float(np.dot(w[idx], tia_arr[idx]))
         scale = k["tia_MBq_h"] / tia_vox if tia_vox > 0 else 1.0
         rel_u = k["tia_uncertainty_MBq_h"] / k["tia_MBq_h"] if k["tia_MBq_h"] > 0 else 0.0
+        # one delivered dose per structure: the DVH of the rescaled distribution (docstring)
+        structure_dose = scale * dose[idx]
         dvh = dvh_from_samples(
-            dose[idx],
+            structure_dose,
             w[idx],
             voxel_mL=voxel_mL,
             density_g_per_mL=rho[idx],
@@ -347,8 +381,9 @@ def run_dosimetry(
         )
         dvhs[name] = dvh
         metrics = dvh.metrics
-        mean_dose = scale * metrics["mean_Gy"]
+        mean_dose = metrics["mean_Gy"]
         a, r, source = dm.lq_parameters(name)
+        bed_voxels = bed_map_Gy(structure_dose, teff_arr[idx], a, r)
         t_eff = k["effective_half_life_h"] or prepared.physical_half_life_h
         bed_s = float(bed_map_Gy(mean_dose, t_eff, a, r))
         structures[name] = {
@@ -368,7 +403,7 @@ def run_dosimetry(
             "partial_volume_scale": scale,
             "dvh": {
                 **metrics,
-                "bed_mean_Gy": float(np.dot(bed[idx], w[idx] * rho[idx]) * voxel_mL / mass_g),
+                "bed_mean_Gy": float(np.dot(bed_voxels, w[idx] * rho[idx]) * voxel_mL / mass_g),
             },
             "dvh_uncertainty": dict(dvh.uncertainties),
             "kinetic_model": k["model"],
@@ -381,24 +416,38 @@ def run_dosimetry(
             administered_GBq=activity_MBq / 1000.0,
             tolerance_percent=tolerance_percent,
         )
+        for row in comparison:
+            row["category"] = structures[row["structure"]]["category"]
         missing = sorted(set(plan_doc["structures"]) - set(structures))
         if missing:
             notes.append(f"plan structures without a delivered dose: {', '.join(missing)}")
     timing["structures_s"] = time.perf_counter() - t0
-    gamma, difference, dvh_comparison, tolerances = None, None, None, None
+    gamma, difference, dvh_comparison, tolerances, resolution = None, None, None, None, None
     if planned_dose_path is not None:
         t0 = time.perf_counter()
         report(progress, 0.88, "gamma index and DVH comparison with the planned dose map")
-        planned = _read_planned_dose(planned_dose_path)
-        delivered_img = _image(dose, reference)
-        gamma = _gamma(planned, delivered_img, gamma_criteria)
-        if not same_grid(planned, delivered_img):  # on the same grid, exact values
-            planned = sitk.Resample(planned, delivered_img, sitk.Transform(), sitk.sitkLinear)
-        planned_on_grid = sitk.GetArrayFromImage(planned).astype(np.float64)
-        difference = _image(dose - planned_on_grid, reference)
-        dvh_comparison, tolerances = _dvh_comparison(
-            planned_on_grid, dvhs, mask_set.weights, rho, voxel_mL, gamma["global"]
+        verification = _verify_against_map(
+            _read_planned_dose(planned_dose_path),
+            _image(dose, reference),
+            structures,
+            dvhs,
+            mask_set.weights,
+            rho,
+            voxel_mL,
+            mode=comparison_resolution,
+            delivered_fwhm_mm=(
+                comparison_psf_fwhm_mm if comparison_psf_fwhm_mm is not None else psf_fwhm_mm
+            ),
+            planned_fwhm_mm=planned_psf_fwhm_mm,
+            pv_fwhm_mm=psf_fwhm_mm,
+            gamma_criteria=gamma_criteria,
+            planned_levels_Gy={
+                r["structure"]: r["planned_at_given_activity_Gy"] for r in comparison
+            },
         )
+        gamma, difference, dvh_comparison, tolerances, resolution = verification
+        if resolution.get("note"):
+            notes.append(resolution["note"])
         timing["verification_s"] = time.perf_counter() - t0
 
     results = {
@@ -414,9 +463,13 @@ def run_dosimetry(
             for i, tp in enumerate(loaded.time_points)
         ],
         "method": method,
-        "structure_dose_rule": "dose-map mean rescaled to the structure TIA (docs/dosimetry.md)",
+        "structure_dose_rule": (
+            "dose-map mean rescaled to the structure TIA; the structure DVH is of the same "
+            "rescaled distribution (docs/dosimetry.md)"
+        ),
         "structures": structures,
         "plan_comparison": comparison,
+        "comparison_resolution": resolution,
         "gamma": gamma,
         "dvh_comparison": dvh_comparison,
         "tolerance_table": tolerances,
@@ -523,28 +576,110 @@ def _gamma(planned: sitk.Image, delivered: sitk.Image, criteria) -> dict:
     }
 
 
-def _dvh_comparison(planned, dvhs, weights, rho, voxel_mL, gamma_global):
-    """Per structure: the planned map's DVH on the same occupancy and density as the
-    delivered one (:func:`theranostics.verify.compare.compare_dvhs`, delivered minus
-    planned), and the tolerance table of those DVHs and the global gamma."""
+def _verify_against_map(
+    planned_map: sitk.Image,
+    delivered_map: sitk.Image,
+    structures: dict,
+    dvhs: dict,
+    weights: dict,
+    rho: np.ndarray,
+    voxel_mL: float,
+    *,
+    mode: str,
+    delivered_fwhm_mm: float | None,
+    planned_fwhm_mm: float,
+    pv_fwhm_mm: float | None,
+    gamma_criteria,
+    planned_levels_Gy: dict[str, float] | None = None,
+):
+    """Gamma, difference map, DVH comparison and tolerance table of the delivered dose
+    against a planned map, in the chosen comparison mode.
+
+    Both maps are first brought to one resolution (:func:`.verify.resolution.match_resolution`;
+    ``"raw"``: as computed). Gamma and the difference map compare the two maps voxel by
+    voxel. Per structure, the delivered DVH is the reported one (the map rescaled to the
+    structure dose, so its mean is ``mean_dose_Gy``; when the delivered map had to be blurred
+    to a coarser plan, that blurred map rescaled to the same mean). The planned DVH is, in
+    the same way, the planned map at the comparison resolution rescaled to the planned
+    structure dose: the plan's structure dose when a plan gives one (``planned_levels_Gy``,
+    at the activity given), otherwise (matched mode, delivered doses partial-volume
+    corrected) the planned map's structure mean after the same GTM correction (PSF
+    ``pv_fwhm_mm``). So both DVHs are "the map's shape at the structure's dose", the DVH
+    mean check agrees with the plan comparison, and D98/D50/D2 compare shapes at one
+    resolution. In raw mode, or without PV correction, the planned map is used as it is.
+
+    Returns ``(gamma, difference image, dvh_comparison, tolerance table, resolution info)``.
+    """
     from ..dose.dvh import dvh_from_samples
     from ..verify.compare import compare_dvhs, tolerance_table
+    from ..verify.resolution import gtm_structure_scales, match_resolution
 
+    matched = match_resolution(
+        planned_map,
+        delivered_map,
+        delivered_fwhm_mm=delivered_fwhm_mm,
+        planned_fwhm_mm=planned_fwhm_mm,
+        mode=mode,
+    )
+    info = dict(matched.info)
+    gamma = _gamma(matched.planned, matched.delivered, gamma_criteria)
+    planned = sitk.GetArrayFromImage(matched.planned)
+    delivered = sitk.GetArrayFromImage(matched.delivered)
+    difference = _image(delivered - planned, delivered_map)
+    planned_scale = {name: 1.0 for name in dvhs}
+    source = {name: "planned map as it is" for name in dvhs}
+    levels = planned_levels_Gy or {}
+    if info["mode"] == "matched" and pv_fwhm_mm is not None:
+        fwhm = max(info["delivered_fwhm_mm"], info["planned_fwhm_mm"])
+        gtm_names = [n for n in dvhs if n not in levels]
+        if gtm_names:  # the GTM needs every structure (spill between neighbours)
+            scales = gtm_structure_scales(matched.planned, {n: weights[n] for n in dvhs}, fwhm)
+            planned_scale.update({n: scales[n] for n in gtm_names})
+        source.update(
+            {n: f"planned map, GTM partial-volume correction ({fwhm:g} mm)" for n in gtm_names}
+        )
     out = {}
-    for name, delivered in dvhs.items():
+    for name, delivered_dvh in dvhs.items():
         w = sitk.GetArrayViewFromImage(weights[name]).astype(np.float64)
         idx = np.nonzero(w > 0)
+        if info["mode"] == "matched" and name in levels:
+            wr = w[idx] * rho[idx]
+            map_mean = float(np.dot(planned[idx], wr)) / float(wr.sum())
+            planned_scale[name] = levels[name] / map_mean if map_mean > 0 else 1.0
+            source[name] = "structure dose of the plan"
+        if info["blurred"] == "delivered":  # the reported mean, the blurred map's shape
+            d = delivered[idx]
+            level = float(np.dot(d, w[idx] * rho[idx])) / float(np.dot(w[idx], rho[idx]))
+            mean = structures[name]["mean_dose_Gy"]
+            delivered_dvh = dvh_from_samples(
+                d * (mean / level if level > 0 else 1.0),
+                w[idx],
+                voxel_mL=voxel_mL,
+                density_g_per_mL=rho[idx],
+                d_percents=dm.DVH_D_PERCENTS,
+            )
         planned_dvh = dvh_from_samples(
-            planned[idx],
+            planned_scale[name] * planned[idx],
             w[idx],
             voxel_mL=voxel_mL,
             density_g_per_mL=rho[idx],
             d_percents=dm.DVH_D_PERCENTS,
         )
-        out[name] = compare_dvhs(planned_dvh, delivered)
+        out[name] = compare_dvhs(planned_dvh, delivered_dvh)
+        out[name]["planned_structure_scale"] = planned_scale[name]
+        out[name]["planned_level_source"] = source[name]
+        out[name]["planned_dvh"] = _curve(planned_dvh)
     categories = {n: _category(n) for n in out}
-    table = tolerance_table(dvhs=out, gamma=gamma_global, categories=categories)
-    return out, table.to_json()
+    table = tolerance_table(dvhs=out, gamma=gamma["global"], categories=categories)
+    return gamma, difference, out, table.to_json(), info
+
+
+def _curve(dvh, points: int = 101) -> dict:
+    """A DVH as ``{"dose_Gy": [...], "volume_percent": [...]}`` at ``points`` doses from 0
+    to the structure's maximum (for the report's planned-versus-delivered figure)."""
+    top = float(dvh._doses.max()) if dvh._doses.size else 0.0
+    axis = np.linspace(0.0, top * 1.02 if top > 0 else 1.0, points)
+    return {"dose_Gy": axis.tolist(), "volume_percent": dvh.volume_percent_at(axis).tolist()}
 
 
 def _without_timing(reg: dict | None, index: int, timing: dict) -> dict | None:

@@ -65,7 +65,7 @@ def compare_with_plan(
     planned: dict[str, dict],
     *,
     administered_GBq: float,
-    tolerance_percent: float = 20.0,
+    tolerance_percent: float | None = None,
     coverage_k: float = 2.0,
 ) -> list[dict]:
     """Planned versus delivered mean dose per structure (the tolerance table).
@@ -77,8 +77,14 @@ def compare_with_plan(
     separates a different activity from a different biodistribution. A structure is
     ``within_uncertainty`` when ``|delivered - planned_at_given_activity| <= k · sqrt(u_d^2 +
     u_p^2)`` (k = ``coverage_k``, GUM coverage), and ``flag`` when it deviates by more than
-    ``tolerance_percent`` and is not within uncertainty.
+    its tolerance and is not within uncertainty. The tolerance is ``tolerance_percent`` for
+    every structure when given, otherwise by category (``delivered[name]["category"]``):
+    the organ and lesion mean-dose tolerances of
+    :data:`theranostics.verify.compare.DEFAULT_TOLERANCES` (10 % and 20 %, with their
+    sources).
     """
+    from ..verify.compare import DEFAULT_TOLERANCES
+
     rows = []
     for name, plan in planned.items():
         if name not in delivered:
@@ -94,6 +100,12 @@ def compare_with_plan(
         diff = d - at_given
         rel = 100.0 * diff / at_given if at_given > 0 else math.nan
         within = abs(diff) <= coverage_k * math.hypot(u_d, u_p)
+        category = delivered[name].get("category", "organ")
+        limit = tolerance_percent
+        if limit is None:
+            limit = DEFAULT_TOLERANCES[
+                "lesion_mean_dose_percent" if category == "lesion" else "organ_mean_dose_percent"
+            ]
         rows.append(
             {
                 "structure": name,
@@ -105,7 +117,9 @@ def compare_with_plan(
                 "difference_Gy": diff,
                 "difference_percent": rel,
                 "within_uncertainty": bool(within),
-                "flag": bool(not within and abs(rel) > tolerance_percent),
+                "tolerance_percent": float(limit),
+                "within_tolerance": bool(abs(rel) <= limit),
+                "flag": bool(not within and abs(rel) > limit),
             }
         )
     return rows
