@@ -21,9 +21,10 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from TheranosticPlanning import ProgressDialog, fill_table_widget, install_dependencies
+from TheranosticPlanning import fill_table_widget, install_dependencies, longAction
 
-REQUIREMENTS_FILE = pathlib.Path(__file__).parent / "Resources" / "requirements.txt"
+#: Named per module: both modules install resources into the same folder (CMakeLists.txt).
+REQUIREMENTS_FILE = pathlib.Path(__file__).parent / "Resources" / "DoseMapping-requirements.txt"
 KINETIC_MODELS = [
     "auto",
     "mono-exp",
@@ -109,6 +110,7 @@ class DoseMappingWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self._reportPath = None
+        self._timePointNodes = []
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
@@ -127,12 +129,12 @@ class DoseMappingWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.verifyButton.connect("clicked(bool)", self.onVerify)
         self.ui.exportButton.connect("clicked(bool)", self.onExport)
         self.ui.openReportButton.connect("clicked(bool)", self.onOpenReport)
-        self.ui.installDependenciesButton.connect(
-            "clicked(bool)", lambda: install_dependencies(REQUIREMENTS_FILE)
-        )
+        self.ui.installDependenciesButton.connect("clicked(bool)", self.onInstallDependencies)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.initializeParameterNode()
+        # A scene with a volume whose metadata cannot be read must not break the panel's
+        # setup: the refresh shows the error and the panel stays usable.
         self.onRefreshTimePoints()
 
     def cleanup(self):
@@ -148,6 +150,11 @@ class DoseMappingWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onSceneStartClose(self, caller, event):
         self.setParameterNode(None)
+        # the listed nodes are about to leave the scene: drop them (and the report path)
+        self._timePointNodes = []
+        self._reportPath = None
+        fill_table_widget(self.ui.timePointsTable, [])
+        fill_table_widget(self.ui.registrationQualityTable, [])
 
     def onSceneEndClose(self, caller, event):
         if self.parent.isEntered:
@@ -164,9 +171,16 @@ class DoseMappingWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
 
     # --- actions: each is one Logic call, errors shown by Slicer ---------------------------
+    def onInstallDependencies(self):
+        with slicer.util.tryWithErrorDisplay("Could not install the Python packages."):
+            install_dependencies(REQUIREMENTS_FILE, "Dose Mapping")
+
     def onRefreshTimePoints(self):
-        self._timePointNodes, rows = self.logic.timePointRows(slicer.mrmlScene)
-        fill_table_widget(self.ui.timePointsTable, rows)
+        self._timePointNodes = []
+        fill_table_widget(self.ui.timePointsTable, [])
+        with slicer.util.tryWithErrorDisplay("Could not list the time points."):
+            self._timePointNodes, rows = self.logic.timePointRows(slicer.mrmlScene)
+            fill_table_widget(self.ui.timePointsTable, rows)
 
     def onStoreTimePoints(self):
         times = [
@@ -177,51 +191,35 @@ class DoseMappingWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.onRefreshTimePoints()
 
     def onRegister(self):
-        with (
-            slicer.util.tryWithErrorDisplay("Registration failed.", waitCursor=True),
-            ProgressDialog("Registering time points") as progress,
-        ):
+        with longAction("Registering time points", "Registration failed.") as progress:
             rows = self.logic.registerTimePoints(self._parameterNode, progress=progress)
-        fill_table_widget(self.ui.registrationQualityTable, rows)
+            fill_table_widget(self.ui.registrationQualityTable, rows)
 
     def onAcceptTransforms(self):
         with slicer.util.tryWithErrorDisplay("Could not use the transforms.", waitCursor=True):
             self.logic.acceptTransforms(self._parameterNode)
 
     def onFitKinetics(self):
-        with (
-            slicer.util.tryWithErrorDisplay("Kinetics failed.", waitCursor=True),
-            ProgressDialog("Fitting time-activity curves") as progress,
-        ):
+        with longAction("Fitting time-activity curves", "Kinetics failed.") as progress:
             chart = self.logic.fitKinetics(self._parameterNode, progress=progress)
-        slicer.modules.plots.logic().ShowChartInLayout(chart)
+            slicer.modules.plots.logic().ShowChartInLayout(chart)
 
     def onComputeDose(self):
-        with (
-            slicer.util.tryWithErrorDisplay("Dose computation failed.", waitCursor=True),
-            ProgressDialog("Computing absorbed dose and BED") as progress,
-        ):
+        with longAction("Computing absorbed dose and BED", "Dose computation failed.") as progress:
             self.logic.computeDose(self._parameterNode, progress=progress)
-        slicer.util.setSliceViewerLayers(
-            foreground=self._parameterNode.doseVolume, foregroundOpacity=0.5
-        )
+            slicer.util.setSliceViewerLayers(
+                foreground=self._parameterNode.doseVolume, foregroundOpacity=0.5
+            )
 
     def onVerify(self):
-        with (
-            slicer.util.tryWithErrorDisplay("Verification failed.", waitCursor=True),
-            ProgressDialog("Comparing with the plan") as progress,
-        ):
+        with longAction("Comparing with the plan", "Verification failed.") as progress:
             self.logic.verify(self._parameterNode, progress=progress)
-        slicer.app.applicationLogic().GetSelectionNode().SetActiveTableID(
-            self._parameterNode.comparisonTable.GetID()
-        )
-        slicer.app.applicationLogic().PropagateTableSelection()
+            selection = slicer.app.applicationLogic().GetSelectionNode()
+            selection.SetActiveTableID(self._parameterNode.comparisonTable.GetID())
+            slicer.app.applicationLogic().PropagateTableSelection()
 
     def onExport(self):
-        with (
-            slicer.util.tryWithErrorDisplay("Export failed.", waitCursor=True),
-            ProgressDialog("Exporting") as progress,
-        ):
+        with longAction("Exporting", "Export failed.") as progress:
             self._reportPath = self.logic.export(self._parameterNode, progress=progress)
 
     def onOpenReport(self):
@@ -230,10 +228,25 @@ class DoseMappingWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
 
 class DoseMappingLogic(ScriptedLoadableModuleLogic):
-    """Thin: reads the parameter node and calls :mod:`DoseMappingLib.panel`."""
+    """Thin: turns the parameter node into plain arguments for :mod:`DoseMappingLib.panel`
+    and stores the nodes it returns."""
 
     def getParameterNode(self):
         return DoseMappingParameterNode(super().getParameterNode())
+
+    @staticmethod
+    def settings(p):
+        """The panel's kinetics and dose choices as plain values."""
+        from DoseMappingLib.panel import DosimetrySettings
+
+        return DosimetrySettings(
+            calibration_cps_per_MBq=p.calibrationCpsPerMBq,
+            kinetic_model=p.kineticModel,
+            voxel_kinetic_model=p.voxelKineticModel,
+            psf_fwhm_mm=p.psfFwhmMm,
+            dose_method=p.doseMethod,
+            density_correction=p.densityCorrection,
+        )
 
     def timePointRows(self, scene):
         from DoseMappingLib.panel import time_point_rows
@@ -248,39 +261,79 @@ class DoseMappingLogic(ScriptedLoadableModuleLogic):
     def registerTimePoints(self, p, progress=None):
         from DoseMappingLib.panel import register_time_points
 
-        return register_time_points(p, progress=progress)
+        return register_time_points(
+            p.referenceCt,
+            deformable=p.deformableRegistration,
+            calibration_cps_per_MBq=p.calibrationCpsPerMBq,
+            progress=progress,
+        )
 
     def acceptTransforms(self, p):
         from DoseMappingLib.panel import accept_transforms
 
-        accept_transforms(p)
+        accept_transforms(p.referenceCt)
 
     def fitKinetics(self, p, progress=None):
         from DoseMappingLib.panel import fit_kinetics
 
-        return fit_kinetics(p, progress=progress)
+        table, chart = fit_kinetics(
+            p.referenceCt, p.structures, self.settings(p), tac_table=p.tacTable, progress=progress
+        )
+        p.tacTable = table
+        return chart
 
     def computeDose(self, p, progress=None):
         from DoseMappingLib.panel import compute_dose
 
-        return compute_dose(p, progress=progress)
+        nodes = compute_dose(
+            p.referenceCt,
+            p.structures,
+            self.settings(p),
+            previous_dose=p.doseVolume,
+            progress=progress,
+        )
+        p.doseVolume, p.bedVolume, p.dvhTable = nodes.dose, nodes.bed, nodes.dvh_table
+        return nodes
 
     def verify(self, p, progress=None):
         from DoseMappingLib.panel import verify
 
-        return verify(p, progress=progress)
+        p.comparisonTable = verify(
+            p.doseVolume,
+            plan_path=p.planPath,
+            planned_dose_volume=p.plannedDoseVolume,
+            structures=p.structures,
+            gamma_dose_percent=p.gammaDosePercent,
+            gamma_dta_mm=p.gammaDtaMm,
+            gamma_cutoff_percent=p.gammaCutoffPercent,
+            gamma_local=p.gammaLocal,
+            comparison_table=p.comparisonTable,
+            progress=progress,
+        )
+        return p.comparisonTable
 
     def export(self, p, progress=None):
         from DoseMappingLib.panel import export
 
-        return export(p, progress=progress)
+        return export(
+            p.doseVolume,
+            p.outputDirectory,
+            rt_dose=p.exportRtDose,
+            seg=p.exportSeg,
+            sr=p.exportSr,
+            report_html=p.exportReport,
+            reference_ct=p.referenceCt,
+            structures=p.structures,
+            settings=self.settings(p),
+            progress=progress,
+        )
 
 
 class DoseMappingTest(ScriptedLoadableModuleTest):
     """In-app self-tests: a SPECT image keeps its nuclide, units and geometry in the scene;
-    the panel's workflow (register, accept, kinetics, dose, export) on the small sample study
-    through the Logic. The same actions are tested headless in
-    ``Testing/mrml/test_dosemapping_panel.py``."""
+    the panel's workflow (register, accept, kinetics, dose, verify, export) on the small
+    sample study through the Logic and the real parameter node. The same Lib actions are
+    tested headless in ``Testing/mrml/test_dosemapping_panel.py``."""
 
     def setUp(self):
         slicer.mrmlScene.Clear()
@@ -361,6 +414,19 @@ class DoseMappingTest(ScriptedLoadableModuleTest):
         self.assertEqual(p.doseVolume.GetAttribute("Theranostics.Units"), "Gy")
         self.assertIsNotNone(p.bedVolume)
         self.assertEqual(p.dvhTable.GetNumberOfColumns(), 1 + len(structures))
+
+        self.delayDisplay("Verify: the delivered map against itself passes gamma everywhere")
+        p.plannedDoseVolume = p.doseVolume
+        table = logic.verify(p)
+        self.assertIs(p.comparisonTable, table)
+        rows = table.GetNumberOfRows()
+        self.assertEqual(table.GetCellText(rows - 1, 0), "all evaluated voxels")
+
+        self.delayDisplay("A second Compute dose replaces the first run's nodes")
+        first = p.doseVolume.GetID()
+        logic.computeDose(p)
+        self.assertIsNone(slicer.mrmlScene.GetNodeByID(first))
+        p.plannedDoseVolume = p.doseVolume
 
         self.delayDisplay("Export")
         with tempfile.TemporaryDirectory() as folder:

@@ -7,11 +7,13 @@ Computation lives in the ``theranostics`` core; MRML conversion in ``Theranostic
 both are tested headless against a real MRML scene.
 """
 
+import contextlib
 import pathlib
 from typing import Annotated
 
 import qt
 import slicer
+import vtk
 from slicer import (
     vtkMRMLMarkupsFiducialNode,
     vtkMRMLScalarVolumeNode,
@@ -27,8 +29,11 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-#: Packages the core needs beyond what Slicer ships (installed on a user action only).
-REQUIREMENTS_FILE = pathlib.Path(__file__).parent / "Resources" / "requirements.txt"
+#: Packages the core needs beyond what Slicer ships (installed on a user action only). Named
+#: per module: both modules install resources into the same folder (CMakeLists.txt).
+REQUIREMENTS_FILE = (
+    pathlib.Path(__file__).parent / "Resources" / "TheranosticPlanning-requirements.txt"
+)
 
 
 class TheranosticPlanning(ScriptedLoadableModule):
@@ -61,17 +66,8 @@ SUV rules: QIBA FDG-PET/CT Profile (2019); PERCIST 1.0: Wahl et al., J Nucl Med 
 (2009); kidney BED limits: Bodei et al., EJNMMI 35:1847 (2008). Built on 3D Slicer,
 SimpleITK, pydicom and highdicom.
 """
+        # The DICOM plugin registers itself: DICOMQuantitativePlugin.py is a hidden module.
         slicer.app.connect("startupCompleted()", registerSampleData)
-        slicer.app.connect("startupCompleted()", registerDicomPlugin)
-
-
-def registerDicomPlugin():
-    """Add the quantitative NM/PET plugin to the DICOM module's plugin registry."""
-    from DICOMQuantitativePlugin import DICOMQuantitativePluginClass
-
-    if not hasattr(slicer.modules, "dicomPlugins"):
-        slicer.modules.dicomPlugins = {}
-    slicer.modules.dicomPlugins["DICOMQuantitativePlugin"] = DICOMQuantitativePluginClass
 
 
 def registerSampleData():
@@ -91,6 +87,10 @@ def registerSampleData():
 
         return load_sample_time_points(slicer.mrmlScene)
 
+    # SampleDataSource takes uris/fileNames as lists of equal length (it calls len() on them;
+    # Modules/Scripted/SampleData/SampleData.py): a locally generated study has no files to
+    # download, so empty lists, and loadFiles/nodeNames/checksums left None (they become
+    # lists of that length). The custom downloader is called with the source.
     for name, loader in (
         ("Theranostics planning PET/CT (synthetic 68Ga-PSMA)", load_pet),
         (
@@ -101,11 +101,11 @@ def registerSampleData():
         SampleData.SampleDataLogic.registerCustomSampleDataSource(
             category="Theranostics",
             sampleName=name,
-            uris=None,
-            fileNames=None,
+            uris=[],
+            fileNames=[],
             nodeNames=None,
             thumbnailFileName=icon,
-            loadFiles=False,
+            loadFiles=None,
             customDownloader=loader,
         )
 
@@ -187,17 +187,52 @@ class ProgressDialog:
         return self
 
     def __exit__(self, *exc):
+        # Unparent before closing, as DICOMBrowser.py does with its progress dialogs: a
+        # dialog parented to the main window would otherwise live (hidden) as long as the
+        # window, one more after every action.
+        self.dialog.setParent(None)
         self.dialog.close()
         return False
 
 
-def install_dependencies(requirements: pathlib.Path) -> None:
-    """Install the packages of ``requirements`` after asking (never at import or setup)."""
-    if not slicer.util.confirmOkCancelDisplay(
-        f"Install the Python packages listed in {requirements.name} with pip?"
-    ):
-        return
-    slicer.packaging.pip_ensure(requirements=str(requirements), requester="Theranostics")
+@contextlib.contextmanager
+def longAction(title: str, failureMessage: str):
+    """Run a long Logic call with a progress dialog; yields the progress callback.
+
+    Errors are shown by ``slicer.util.tryWithErrorDisplay`` (and re-raised, as it does).
+    Cancel is not an error: ``Cancelled`` is caught inside, before
+    ``tryWithErrorDisplay`` (Base/Python/slicer/util.py) would report it as "... failed",
+    and the status bar says the action was cancelled. Code after the Logic call inside the
+    ``with`` block does not run after Cancel or an error; put the follow-up there.
+    """
+    from theranostics.progress import Cancelled
+
+    with slicer.util.tryWithErrorDisplay(failureMessage, waitCursor=True):
+        try:
+            with ProgressDialog(title) as progress:
+                yield progress
+        except Cancelled:
+            slicer.util.showStatusMessage(f"{title}: cancelled", 5000)
+
+
+def install_dependencies(requirements: pathlib.Path, requester: str) -> bool:
+    """Install the packages of ``requirements`` that are missing (a user action only, never
+    at import or setup). ``slicer.packaging.pip_ensure`` checks which are missing, asks the
+    user itself and installs them (Base/Python/slicer/packaging.py); the requirements file
+    is parsed by ``load_requirements`` (``pip_ensure`` would read a path string as one
+    requirement spec). Returns False when the user declined."""
+    import slicer.packaging
+
+    try:
+        slicer.packaging.pip_ensure(
+            slicer.packaging.load_requirements(requirements), requester=requester
+        )
+    except RuntimeError as exc:
+        # pip_ensure raises RuntimeError("User declined package installation") on Cancel
+        if "declined" in str(exc):
+            return False
+        raise
+    return True
 
 
 def fill_table_widget(table: qt.QTableWidget, rows) -> None:
@@ -217,6 +252,7 @@ class TheranosticPlanningWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
         self.logic = None
         self._parameterNode = None
         self._parameterNodeGuiTag = None
+        self._shownMetadataNodeId = None
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
@@ -231,11 +267,11 @@ class TheranosticPlanningWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
         self.ui.assessResponseButton.connect("clicked(bool)", self.onAssessResponse)
         self.ui.planRltButton.connect("clicked(bool)", self.onPlanRlt)
         self.ui.planSirtButton.connect("clicked(bool)", self.onPlanSirt)
-        self.ui.installDependenciesButton.connect(
-            "clicked(bool)", lambda: install_dependencies(REQUIREMENTS_FILE)
-        )
-        self.ui.petVolumeSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.showMetadata)
-        self.ui.spectVolumeSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.showMetadata)
+        self.ui.installDependenciesButton.connect("clicked(bool)", self.onInstallDependencies)
+        # The metadata table follows the parameter node (observed below), not the selectors'
+        # signals: PythonQt calls a signal's handlers in connection order, so a handler
+        # connected before connectGui (parameterNodeWrapper/guiConnectors.py) would read the
+        # parameter node before the connector has written the new selection into it.
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
@@ -251,6 +287,9 @@ class TheranosticPlanningWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
             self._parameterNodeGuiTag = None
+            self.removeObserver(
+                self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.onParameterNodeModified
+            )
 
     def onSceneStartClose(self, caller, event):
         self.setParameterNode(None)
@@ -265,18 +304,43 @@ class TheranosticPlanningWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
     def setParameterNode(self, inputParameterNode):
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(
+                self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.onParameterNodeModified
+            )
         self._parameterNode = inputParameterNode
         if self._parameterNode:
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(
+                self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.onParameterNodeModified
+            )
+        self.showMetadata()
+
+    def onParameterNodeModified(self, caller=None, event=None):
+        node = self._emissionNode()
+        if (node.GetID() if node else None) != self._shownMetadataNodeId:
+            self.showMetadata()
 
     # --- actions: each is one Logic call, errors shown by Slicer ---------------------------
     def _emissionNode(self):
         p = self._parameterNode
-        return p.petVolume or p.spectVolume
+        if p is None:
+            return None
+        node = p.petVolume or p.spectVolume
+        # after a scene close the wrapper may still hold a node that left the scene
+        return node if node is not None and node.GetScene() is not None else None
 
-    def showMetadata(self, _node=None):
+    def showMetadata(self):
         node = self._emissionNode()
-        fill_table_widget(self.ui.metadataTable, self.logic.metadataRows(node) if node else [])
+        self._shownMetadataNodeId = node.GetID() if node else None
+        rows = []
+        if node is not None:
+            with slicer.util.tryWithErrorDisplay("Could not read the volume's metadata."):
+                rows = self.logic.metadataRows(node)
+        fill_table_widget(self.ui.metadataTable, rows)
+
+    def onInstallDependencies(self):
+        with slicer.util.tryWithErrorDisplay("Could not install the Python packages."):
+            install_dependencies(REQUIREMENTS_FILE, "Theranostic Planning")
 
     def onStoreMetadata(self):
         rows = [
@@ -288,44 +352,47 @@ class TheranosticPlanningWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
             self.showMetadata()
 
     def onSegmentLesions(self):
-        with slicer.util.tryWithErrorDisplay("Lesion segmentation failed.", waitCursor=True):
-            with ProgressDialog("Segmenting lesions") as progress:
-                self.logic.segmentLesions(self._parameterNode, progress=progress)
-            self.ui.biomarkerTableView.setMRMLTableNode(self._parameterNode.biomarkerTable)
-            slicer.app.applicationLogic().GetSelectionNode().SetActiveTableID(
-                self._parameterNode.biomarkerTable.GetID()
-            )
+        with longAction("Segmenting lesions", "Lesion segmentation failed.") as progress:
+            self.logic.segmentLesions(self._parameterNode, progress=progress)
+            table = self._parameterNode.biomarkerTable
+            self.ui.biomarkerTableView.setMRMLTableNode(table)
+            slicer.app.applicationLogic().GetSelectionNode().SetActiveTableID(table.GetID())
             slicer.app.applicationLogic().PropagateTableSelection()
 
     def onAssessResponse(self):
-        with (
-            slicer.util.tryWithErrorDisplay("Response assessment failed.", waitCursor=True),
-            ProgressDialog("Assessing response") as progress,
-        ):
+        with longAction("Assessing response", "Response assessment failed.") as progress:
             self.logic.assessResponse(self._parameterNode, progress=progress)
 
     def onPlanRlt(self):
         with slicer.util.tryWithErrorDisplay("177Lu planning failed.", waitCursor=True):
-            summary = self.logic.planRlt(self._parameterNode)
+            summary = self.logic.planRlt(self._parameterNode, slicer.mrmlScene)
             self.ui.rltResultLabel.text = summary
 
     def onPlanSirt(self):
         with slicer.util.tryWithErrorDisplay("90Y planning failed.", waitCursor=True):
-            with ProgressDialog("Planning 90Y radioembolization") as progress:
-                summary = self.logic.planSirt(self._parameterNode, progress=progress)
+            summary = self.logic.planSirt(self._parameterNode)
             self.ui.sirtResultLabel.text = summary
             slicer.util.setSliceViewerLayers(foreground=self._parameterNode.sirtDoseVolume)
 
 
 class TheranosticPlanningLogic(ScriptedLoadableModuleLogic):
-    """Thin: reads the parameter node and calls :mod:`TheranosticPlanningLib.panel`."""
+    """Thin: turns the parameter node into plain arguments for
+    :mod:`TheranosticPlanningLib.panel` and stores the nodes it returns."""
 
     def getParameterNode(self):
         return TheranosticPlanningParameterNode(super().getParameterNode())
 
     def metadataRows(self, volumeNode):
+        """The editable metadata rows of a volume; a volume another DICOM plugin loaded
+        (DICOM instance UIDs, no Theranostics metadata) gets its metadata first."""
         from TheranosticPlanningLib.panel import metadata_rows
 
+        if volumeNode.GetAttribute("DICOM.instanceUIDs") and not volumeNode.GetAttribute(
+            "Theranostics.Modality"
+        ):
+            from DICOMQuantitativePlugin import attachMetadataToDicomVolume
+
+            attachMetadataToDicomVolume(volumeNode)
         return metadata_rows(volumeNode)
 
     def storeMetadata(self, volumeNode, rows):
@@ -336,27 +403,83 @@ class TheranosticPlanningLogic(ScriptedLoadableModuleLogic):
     def segmentLesions(self, p, progress=None):
         from TheranosticPlanningLib.panel import segment_lesions
 
-        return segment_lesions(p, progress=progress)
+        made = segment_lesions(
+            p.petVolume or p.spectVolume,
+            method=p.lesionMethod,
+            threshold_suv=p.lesionThresholdSuv,
+            relative_threshold_percent=p.relativeThresholdPercent,
+            min_volume_mL=p.minimumLesionVolumeML,
+            exclusion_organs=p.exclusionOrgans,
+            liver_reference=p.liverReference,
+            seed_points=p.seedPoints,
+            patient_weight_kg=p.patientWeightKg,
+            injected_activity_MBq=p.injectedActivityMBq,
+            progress=progress,
+        )
+        p.lesionSegmentation = made.segmentation_node
+        p.biomarkerTable = made.table_node
+        return made.biomarkers
 
     def assessResponse(self, p, progress=None):
         from TheranosticPlanningLib.panel import assess_response
 
-        return assess_response(p, progress=progress)
+        made = assess_response(
+            p.baselineVolume,
+            p.baselineSegmentation,
+            p.followupVolume,
+            p.followupSegmentation,
+            progress=progress,
+        )
+        p.responseTable = made.table_node
+        return made.assessment
 
-    def planRlt(self, p):
-        from TheranosticPlanningLib.panel import plan_rlt
+    def planRlt(self, p, scene):
+        """Plan 177Lu from the panel's values (or results file) into ``scene``; returns the
+        summary line."""
+        from TheranosticPlanningLib.panel import (
+            plan_rlt,
+            rlt_structures,
+            structures_from_results_file,
+        )
 
-        return plan_rlt(p)
+        structures = structures_from_results_file(p.dosimetryResultsPath) or rlt_structures(
+            p.kidneyDoseGyPerGBq,
+            p.kidneyEffectiveHalfLifeH,
+            p.marrowDoseGyPerGBq,
+            p.marrowEffectiveHalfLifeH,
+            p.salivaryDoseGyPerGBq,
+            p.salivaryEffectiveHalfLifeH,
+        )
+        made = plan_rlt(scene, structures, cycles=p.cycles, risk_factors=p.kidneyRiskFactors)
+        p.rltPlanTable = made.table_node
+        return made.summary
 
-    def planSirt(self, p, progress=None):
+    def planSirt(self, p):
         from TheranosticPlanningLib.panel import plan_sirt
 
-        return plan_sirt(p, progress=progress)
+        summary, nodes = plan_sirt(
+            p.maaSpectVolume,
+            p.maaCtVolume,
+            p.sirtSegmentation,
+            tumor_segment_names=p.tumorSegmentNames,
+            lung_segment_name=p.lungSegmentName,
+            normal_segment_name=p.normalSegmentName,
+            method=p.sirtMethod,
+            target_dose_Gy=p.sirtTargetDoseGy,
+            previous_lung_dose_Gy=p.previousLungDoseGy,
+        )
+        p.sirtPlanTable = nodes.table_node
+        p.sirtDoseVolume = nodes.dose_node
+        return summary
 
 
 class TheranosticPlanningTest(ScriptedLoadableModuleTest):
-    """In-app self-tests: a volume round trip, then lesion segmentation and biomarkers on
-    the synthetic sample study through the Logic."""
+    """In-app self-tests of a clinician's first session, through the Logic and the real
+    parameter node: a volume round trip, then on the small synthetic sample study (generated
+    on first use, the Sample Data module's loaders) the metadata table, lesion segmentation
+    and biomarkers, response assessment, 177Lu planning from typed values with no volume
+    selected, and 90Y planning. The same Lib calls run headless in
+    ``Testing/mrml/test_planning_panel.py`` (``test_the_self_test_session_headless``)."""
 
     def setUp(self):
         slicer.mrmlScene.Clear()
@@ -365,7 +488,7 @@ class TheranosticPlanningTest(ScriptedLoadableModuleTest):
         self.setUp()
         self.test_volume_round_trip()
         self.setUp()
-        self.test_lesions_on_sample_data()
+        self.test_first_session_on_sample_data()
 
     def test_volume_round_trip(self):
         import numpy as np
@@ -388,16 +511,71 @@ class TheranosticPlanningTest(ScriptedLoadableModuleTest):
         np.testing.assert_allclose(back.image.GetOrigin(), image.GetOrigin())
         self.delayDisplay("Test passed")
 
-    def test_lesions_on_sample_data(self):
-        from TheranosticPlanningLib.sample_data import load_sample_pet
+    def test_first_session_on_sample_data(self):
+        import SimpleITK as sitk
+        from TheranosticPlanningLib.sample_data import (
+            load_sample_pet,
+            load_sample_time_points,
+            sample_study_dir,
+        )
+        from TheranosticPlanningLib.segmentations import segmentation_node_from_masks
+        from TheranosticPlanningLib.volumes import image_from_volume_node
 
-        self.delayDisplay("Lesion segmentation on the synthetic sample PET")
+        from theranostics.io.masks import load_masks
+
         logic = TheranosticPlanningLogic()
         p = logic.getParameterNode()
+
+        self.delayDisplay("177Lu planning from typed values, no volume selected")
+        p.kidneyDoseGyPerGBq, p.kidneyEffectiveHalfLifeH = 0.6, 40.0
+        p.marrowDoseGyPerGBq, p.marrowEffectiveHalfLifeH = 0.03, 40.0
+        summary = logic.planRlt(p, slicer.mrmlScene)
+        self.assertIn("GBq per cycle", summary)
+        self.assertGreater(p.rltPlanTable.GetNumberOfRows(), 0)
+
+        self.delayDisplay("Sample PET (generated on first use) and its metadata table")
         p.petVolume = load_sample_pet(slicer.mrmlScene)
+        rows = dict(logic.metadataRows(p.petVolume))
+        self.assertEqual(rows["Units"], "Bq/mL")
+
+        self.delayDisplay("Lesion segmentation and biomarkers")
         p.lesionMethod = "percent-max"
         p.relativeThresholdPercent = 41.0
-        logic.segmentLesions(p)
-        self.assertGreater(p.lesionSegmentation.GetSegmentation().GetNumberOfSegments(), 0)
+        biomarkers = logic.segmentLesions(p)
+        segments = p.lesionSegmentation.GetSegmentation().GetNumberOfSegments()
+        self.assertGreater(segments, 0)
+        self.assertEqual(segments, len(biomarkers.lesions))
         self.assertGreater(p.biomarkerTable.GetNumberOfRows(), 0)
+
+        self.delayDisplay("Response: the same study as baseline and follow-up is stable")
+        p.baselineVolume = p.followupVolume = p.petVolume
+        p.baselineSegmentation = p.followupSegmentation = p.lesionSegmentation
+        assessment = logic.assessResponse(p)
+        self.assertEqual(assessment.percist["category"], "SMD")
+        self.assertEqual(p.responseTable.GetNumberOfRows(), segments)
+
+        self.delayDisplay("90Y planning on the 24 h SPECT/CT with truth compartments")
+        # The sample data has no 99mTc-MAA study: the 24 h 177Lu SPECT stands in for the
+        # MAA distribution, to run the panel's 90Y path end to end (not a clinical plan).
+        ct, spect = load_sample_time_points(slicer.mrmlScene)[1]
+        masks = dict(
+            load_masks(
+                sample_study_dir() / "truth" / "structures_seg.dcm",
+                image_from_volume_node(ct),
+                structures=["liver", "lesion_01", "lung_left", "lung_right"],
+            ).masks
+        )
+        compartments = {
+            "Tumor": masks["lesion_01"],
+            "Liver": masks["liver"],
+            "Lung": sitk.Or(masks["lung_left"] > 0, masks["lung_right"] > 0),
+        }
+        p.maaSpectVolume, p.maaCtVolume = spect, ct
+        p.sirtSegmentation = segmentation_node_from_masks(
+            compartments, slicer.mrmlScene, "SIRT compartments"
+        )
+        p.normalSegmentName = "Liver"
+        summary = logic.planSirt(p)
+        self.assertIn("GBq 90Y", summary)
+        self.assertEqual(p.sirtDoseVolume.GetAttribute("Theranostics.Units"), "Gy")
         self.delayDisplay("Test passed")

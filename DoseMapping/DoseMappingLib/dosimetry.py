@@ -20,6 +20,8 @@ from .dose import dose_volume_node
 DOSE_COLUMN = "dose_Gy"
 #: Attribute naming the kind of table a node holds.
 DOSIMETRY_TABLE_ATTRIBUTE = "Theranostics.DosimetryTable"
+#: Attribute marking the nodes (and folder item) of one Compute dose run.
+RUN_ID_ATTRIBUTE = "Theranostics.DosimetryRunId"
 
 #: Per-structure columns of the dose table (name, unit).
 STRUCTURE_COLUMNS = (
@@ -119,9 +121,13 @@ def _rows_table(scene, name, rows: list[dict], key: str, columns, kind: str):
     return node
 
 
-def add_dosimetry_to_scene(result, scene, cycle_name: str = "Cycle 1") -> DosimetryNodes:
+def add_dosimetry_to_scene(
+    result, scene, cycle_name: str = "Cycle 1", *, run_id: str | None = None
+) -> DosimetryNodes:
     """Add a :class:`~theranostics.workflows.dosimetry.DosimetryResult` to ``scene`` under a
-    subject-hierarchy folder named ``cycle_name``; returns the nodes."""
+    subject-hierarchy folder named ``cycle_name``; returns the nodes. With ``run_id``, every
+    node made (plot series included) and the folder item carry it as the attribute
+    ``Theranostics.DosimetryRunId``, so that exactly these can be removed later."""
     sh = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(scene)
     folder = sh.CreateFolderItem(sh.GetSceneItemID(), cycle_name)
     dose = dose_volume_node(result.dose_Gy, scene, name=f"{cycle_name} dose")
@@ -148,4 +154,9 @@ def add_dosimetry_to_scene(result, scene, cycle_name: str = "Cycle 1") -> Dosime
         if not item:
             item = sh.CreateItem(folder, node)
         sh.SetItemParent(item, folder)
+    if run_id:
+        sh.SetItemAttribute(folder, RUN_ID_ATTRIBUTE, run_id)
+        series = [chart.GetNthPlotSeriesNode(i) for i in range(chart.GetNumberOfPlotSeriesNodes())]
+        for node in nodes + [s for s in series if s is not None]:
+            node.SetAttribute(RUN_ID_ATTRIBUTE, run_id)
     return DosimetryNodes(folder, dose, bed, dvh, chart, structures, comparison)

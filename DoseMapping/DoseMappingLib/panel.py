@@ -1,8 +1,9 @@
-"""What each DoseMapping panel button does, as functions of the parameter node.
+"""What each DoseMapping panel button does, as functions of plain arguments.
 
-As in ``TheranosticPlanningLib.panel``: the Widget's Logic passes its parameter node ``p``;
-these functions only read and write attributes named as in ``DoseMappingParameterNode``, so
-they run and are tested headless on a real scene.
+As in ``TheranosticPlanningLib.panel``: the module's Logic turns its parameter node into
+plain arguments (the reference CT and structure nodes, numbers, paths); these functions never
+see the parameter node, take the scene from the nodes, and are tested headless on a real
+scene. A cancelled action (``Cancelled`` from the progress callback) leaves no new nodes.
 """
 
 from __future__ import annotations
@@ -117,9 +118,15 @@ def _figure(value, digits: int = 4) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
 
-def register_time_points(p, progress=None) -> list[tuple[str, str, str, str, str]]:
-    """Register every session's CT to the reference CT (``p.referenceCt``; rigid, plus a
-    B-spline stage when ``p.deformableRegistration``) and put one transform node per later
+def register_time_points(
+    reference_ct,
+    *,
+    deformable: bool = False,
+    calibration_cps_per_MBq: float = 0.0,
+    progress=None,
+) -> list[tuple[str, str, str, str, str]]:
+    """Register every session's CT to ``reference_ct`` (rigid, plus a B-spline stage when
+    ``deformable``) and put one transform node per later
     session in the scene, named ``"Registration <CT> → <reference CT>"`` (from-parent = the
     ITK reference->session map, see ``DoseMappingLib.registration``). Earlier nodes of this
     step for the same CT are replaced. The volumes are not moved: Accept does that.
@@ -134,12 +141,12 @@ def register_time_points(p, progress=None) -> list[tuple[str, str, str, str, str
     from .registration import transform_node_from_registration
     from .scene_study import scene_pairs, study_from_scene
 
-    pairs = scene_pairs(p)
-    study, ref = study_from_scene(p, pairs)
+    pairs = scene_pairs(reference_ct)
+    study, ref = study_from_scene(reference_ct, calibration_cps_per_MBq, pairs)
     registered = register_study(
-        study, reference_index=ref, deformable=bool(p.deformableRegistration), progress=progress
+        study, reference_index=ref, deformable=bool(deformable), progress=progress
     )
-    scene = p.referenceCt.GetScene()
+    scene = reference_ct.GetScene()
     old = _registration_nodes(scene)
     reference_ct = pairs[ref][1]
     rows = []
@@ -173,7 +180,7 @@ def register_time_points(p, progress=None) -> list[tuple[str, str, str, str, str
     return rows
 
 
-def accept_transforms(p) -> None:
+def accept_transforms(reference_ct) -> None:
     """Put each later session's CT and SPECT under its registration transform node, so the
     views show them aligned with the reference and the kinetics and dose use the transform
     (edit it in the Transforms module and the next Fit kinetics / Compute dose uses the edit).
@@ -184,9 +191,9 @@ def accept_transforms(p) -> None:
     """
     from .scene_study import reference_index, scene_pairs
 
-    pairs = scene_pairs(p)
-    ref = reference_index(pairs, p.referenceCt)
-    nodes = _registration_nodes(p.referenceCt.GetScene())
+    pairs = scene_pairs(reference_ct)
+    ref = reference_index(pairs, reference_ct)
+    nodes = _registration_nodes(reference_ct.GetScene())
     missing = [
         ct.GetName() for i, (_, ct) in enumerate(pairs) if i != ref and ct.GetID() not in nodes
     ]
@@ -195,11 +202,11 @@ def accept_transforms(p) -> None:
         for i, (_, ct) in enumerate(pairs)
         if i != ref
         and ct.GetID() in nodes
-        and nodes[ct.GetID()].GetAttribute(FIXED_ATTRIBUTE) != p.referenceCt.GetID()
+        and nodes[ct.GetID()].GetAttribute(FIXED_ATTRIBUTE) != reference_ct.GetID()
     ]
     if missing or stale:
         raise InputError(
-            f"no registration to {p.referenceCt.GetName()!r} for {', '.join(missing + stale)}",
+            f"no registration to {reference_ct.GetName()!r} for {', '.join(missing + stale)}",
             tag="Register time points",
             fix="press Register time points (with this reference CT) first",
         )
@@ -213,10 +220,11 @@ def accept_transforms(p) -> None:
 
 # The kinetics and dose actions live in panel_dose, verification and export in panel_export
 # (file size); the Logic imports every action from here.
-from .panel_dose import compute_dose, fit_kinetics  # noqa: E402
+from .panel_dose import DosimetrySettings, compute_dose, fit_kinetics  # noqa: E402
 from .panel_export import export, verify  # noqa: E402
 
 __all__ = [
+    "DosimetrySettings",
     "accept_transforms",
     "compute_dose",
     "export",

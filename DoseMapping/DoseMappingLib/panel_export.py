@@ -1,8 +1,10 @@
 """DoseMapping panel actions on a computed dose: Compare with plan and Export.
 
-Functions of the parameter node ``p``, re-exported by :mod:`DoseMappingLib.panel`. They
-work on the run folder of the last Compute dose (see :mod:`DoseMappingLib.panel_dose` for
-where the state between the buttons lives).
+Functions of plain arguments (the dose volume of the last Compute dose, nodes, numbers,
+paths), re-exported by :mod:`DoseMappingLib.panel`. They work on the run folder of that dose
+volume (see :mod:`DoseMappingLib.panel_dose` for where the state between the buttons lives).
+A cancelled export leaves no partial files: everything is written into a hidden staging
+folder inside the output folder and moved into place only when all of it is written.
 """
 
 from __future__ import annotations
@@ -10,21 +12,31 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from theranostics.errors import InputError, UnitsError
 from theranostics.progress import report, scaled
 
 from . import dosimetry
-from .panel_dose import _RESULTS, _run, _run_folder
+from .panel_dose import _RESULTS, DosimetrySettings, _run, _run_folder
 
-#: Run-folder files copied only when their export box is ticked.
+#: Run-folder files copied only when their export box is ticked (the box's argument name).
 DICOM_FILES = {
-    "RD_dose.dcm": "exportRtDose",
-    "RD_bed.dcm": "exportRtDose",
-    "structures_seg.dcm": "exportSeg",
-    "dose_sr.dcm": "exportSr",
+    "RD_dose.dcm": "rt_dose",
+    "RD_bed.dcm": "rt_dose",
+    "structures_seg.dcm": "seg",
+    "dose_sr.dcm": "sr",
 }
+
+
+@dataclass(frozen=True)
+class _PlanPatient:
+    """What :func:`theranostics.workflows.dosimetry_exports.read_plan` reads of a study to
+    refuse another patient's plan: the patient ID of the run (no time points)."""
+
+    patient: dict = field(default_factory=dict)
+    time_points: tuple = ()
 
 
 # --- verification ---------------------------------------------------------------------------
@@ -36,10 +48,10 @@ def _is_set(path) -> bool:
 COMPARISON_COLUMNS = (*dosimetry.COMPARISON_COLUMNS, ("gamma_pass_percent", "%"))
 
 
-def _comparison_table(p, scene, rows: list[dict]):
+def _comparison_table(node, scene, rows: list[dict]):
     import vtk
 
-    node = p.comparisonTable or scene.AddNewNodeByClass("vtkMRMLTableNode", "Planned vs delivered")
+    node = node or scene.AddNewNodeByClass("vtkMRMLTableNode", "Planned vs delivered")
     table = node.GetTable()
     table.Initialize()
     for name in ("structure", "within_uncertainty", "flag"):
@@ -64,7 +76,17 @@ def _comparison_table(p, scene, rows: list[dict]):
     return node
 
 
-def _gamma(p, progress=None) -> tuple[dict, dict[str, float]]:
+def _gamma(
+    dose_volume,
+    planned_dose_volume,
+    structures,
+    *,
+    dose_percent: float,
+    dta_mm: float,
+    cutoff_percent: float,
+    local: bool,
+    progress=None,
+) -> tuple[dict, dict[str, float]]:
     """Gamma of the delivered dose (evaluated) against the planned map (reference): summary
     and pass rate (%) within each structure."""
     import numpy as np
@@ -74,52 +96,63 @@ def _gamma(p, progress=None) -> tuple[dict, dict[str, float]]:
 
     from theranostics.verify.gamma import gamma_index
 
-    planned = image_from_volume_node(p.plannedDoseVolume)
+    planned = image_from_volume_node(planned_dose_volume)
     units = planned.meta.quantity.units
     if units not in (None, "", "Gy"):
         raise UnitsError(
-            f"planned dose map {p.plannedDoseVolume.GetName()!r} is in {units}, not Gy",
+            f"planned dose map {planned_dose_volume.GetName()!r} is in {units}, not Gy",
             tag="Planned dose map",
             fix="choose a dose volume in Gy",
         )
-    delivered = image_from_volume_node(p.doseVolume).image
+    delivered = image_from_volume_node(dose_volume).image
     result = gamma_index(
         sitk.Cast(planned.image, sitk.sitkFloat32),
         sitk.Cast(delivered, sitk.sitkFloat32),
-        dose_percent=float(p.gammaDosePercent),
-        dta_mm=float(p.gammaDtaMm),
-        cutoff_percent=float(p.gammaCutoffPercent),
-        local=bool(p.gammaLocal),
+        dose_percent=float(dose_percent),
+        dta_mm=float(dta_mm),
+        cutoff_percent=float(cutoff_percent),
+        local=bool(local),
         progress=progress,
     )
     gamma = sitk.GetArrayFromImage(result.gamma)
     per_structure = {}
-    if p.structures is not None:
-        for name, mask in masks_from_segmentation_node(p.structures, result.gamma).items():
+    if structures is not None:
+        for name, mask in masks_from_segmentation_node(structures, result.gamma).items():
             values = gamma[(sitk.GetArrayViewFromImage(mask) > 0) & np.isfinite(gamma)]
             if values.size:
                 per_structure[name] = float(100.0 * np.mean(values <= 1.0))
     return result.to_json(), per_structure
 
 
-def verify(p, progress=None):
-    """Planned versus delivered: per-structure mean dose against the plan file
-    (``p.planPath``, tolerance of the run, 20 % by default) and, with a planned dose map
-    (``p.plannedDoseVolume``, Gy), the 3D gamma index (``p.gammaDosePercent`` %,
-    ``p.gammaDtaMm`` mm, ``p.gammaCutoffPercent`` %, local when ``p.gammaLocal``; the planned
-    map is the reference) overall and within each structure.
+def verify(
+    dose_volume,
+    *,
+    plan_path=None,
+    planned_dose_volume=None,
+    structures=None,
+    gamma_dose_percent: float = 3.0,
+    gamma_dta_mm: float = 3.0,
+    gamma_cutoff_percent: float = 10.0,
+    gamma_local: bool = False,
+    comparison_table=None,
+    progress=None,
+):
+    """Planned versus delivered for the dose volume of the last Compute dose: per-structure
+    mean dose against the plan file (``plan_path``, tolerance of the run, 20 % by default)
+    and, with a planned dose map (``planned_dose_volume``, Gy), the 3D gamma index
+    (``gamma_dose_percent`` %, ``gamma_dta_mm`` mm, ``gamma_cutoff_percent`` %, local when
+    ``gamma_local``; the planned map is the reference) overall and within each segment of
+    ``structures``.
 
-    Fills ``p.comparisonTable`` (one row per structure, plus a row "all evaluated voxels"
-    with the overall gamma pass rate) and records the comparison in the run's
-    ``results.json``. Returns the table node.
+    Fills ``comparison_table`` (a new table node when None; one row per structure, plus a
+    row "all evaluated voxels" with the overall gamma pass rate) and records the comparison
+    in the run's ``results.json`` (rewritten atomically). Returns the table node.
     """
-    from types import SimpleNamespace
-
     from theranostics.workflows.dosimetry_exports import read_plan
     from theranostics.workflows.dosimetry_metrics import compare_with_plan
 
-    folder = _run_folder(p)
-    has_plan, has_map = _is_set(p.planPath), p.plannedDoseVolume is not None
+    folder = _run_folder(dose_volume)
+    has_plan, has_map = _is_set(plan_path), planned_dose_volume is not None
     if not (has_plan or has_map):
         raise InputError(
             "nothing to compare with",
@@ -130,9 +163,8 @@ def verify(p, progress=None):
     rows: list[dict] = []
     if has_plan:
         patient_id = (results.get("patient") or {}).get("patient_id")
-        study = SimpleNamespace(patient={"patient_id": patient_id} if patient_id else {})
-        study.time_points = []
-        plan = read_plan(Path(p.planPath), study)
+        study = _PlanPatient(patient={"patient_id": patient_id} if patient_id else {})
+        plan = read_plan(Path(plan_path), study)
         tolerance = results["provenance"]["parameters"].get("tolerance_percent") or 20.0
         rows = compare_with_plan(
             results["structures"],
@@ -142,7 +174,16 @@ def verify(p, progress=None):
         )
     gamma = None
     if has_map:
-        gamma, per_structure = _gamma(p, scaled(progress, 0.1, 0.9))
+        gamma, per_structure = _gamma(
+            dose_volume,
+            planned_dose_volume,
+            structures,
+            dose_percent=gamma_dose_percent,
+            dta_mm=gamma_dta_mm,
+            cutoff_percent=gamma_cutoff_percent,
+            local=gamma_local,
+            progress=scaled(progress, 0.1, 0.9),
+        )
         by_name = {r["structure"]: r for r in rows}
         for name, rate in per_structure.items():
             by_name.setdefault(name, {"structure": name}).update(gamma_pass_percent=rate)
@@ -150,65 +191,97 @@ def verify(p, progress=None):
         rows.append(
             {"structure": "all evaluated voxels", "gamma_pass_percent": gamma["pass_rate_percent"]}
         )
-    kind = "local" if p.gammaLocal else "global"
+    kind = "local" if gamma_local else "global"
     results["plan_comparison"] = [r for r in rows if "delivered_Gy" in r]
     results["gamma"] = None if gamma is None else {kind: gamma}
-    (folder / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    staged = folder / ".results.json.part"
+    staged.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    staged.replace(folder / "results.json")
     cached = _RESULTS.get(str(folder))
     if cached is not None:
         cached.results["plan_comparison"] = results["plan_comparison"]
         cached.results["gamma"] = results["gamma"]
         cached.comparison = results["plan_comparison"]
-    node = _comparison_table(p, p.doseVolume.GetScene(), rows)
-    p.comparisonTable = node
+    node = _comparison_table(comparison_table, dose_volume.GetScene(), rows)
     report(progress, 1.0, "comparison done")
     return node
 
 
 # --- export ---------------------------------------------------------------------------------
-def export(p, progress=None) -> Path | None:
-    """Copy the run's outputs into ``p.outputDirectory``: ``results.json``, ``results.csv``,
-    the NRRD maps (TIA MBq·h, dose Gy, BED Gy, with JSON sidecars); DICOM RT Dose (dose and
-    BED), SEG and SR when their boxes are ticked (written only when the reference CT's DICOM
-    files are known); and ``report.html`` when ``p.exportReport``.
+def export(
+    dose_volume,
+    output_directory,
+    *,
+    rt_dose: bool = True,
+    seg: bool = True,
+    sr: bool = True,
+    report_html: bool = True,
+    reference_ct=None,
+    structures=None,
+    settings: DosimetrySettings | None = None,
+    progress=None,
+) -> Path | None:
+    """Copy the outputs of the run that made ``dose_volume`` into ``output_directory``:
+    ``results.json``, ``results.csv``, the NRRD maps (TIA MBq·h, dose Gy, BED Gy, with JSON
+    sidecars); DICOM RT Dose (dose and BED), SEG and SR when ``rt_dose``, ``seg``, ``sr``
+    (written only when the reference CT's DICOM files are known); and ``report.html`` when
+    ``report_html``. When the run is no longer in memory (scene reloaded) the report is
+    computed again from ``reference_ct``, ``structures`` and ``settings``.
+
+    Everything is written into a staging folder inside ``output_directory`` and moved into
+    place at the end: a cancelled or failed export leaves no partial files.
 
     Returns the report's path, or ``None`` without a report.
 
     Raises:
         InputError: no output folder, or no dose computed yet.
     """
-    if not _is_set(p.outputDirectory):
+    settings = settings or DosimetrySettings()
+    if not _is_set(output_directory):
         raise InputError(
             "no output folder chosen",
             tag="Output folder",
             fix="choose the folder the exports are written to",
         )
-    folder = _run_folder(p)
-    out = Path(p.outputDirectory)
+    folder = _run_folder(dose_volume)
+    out = Path(output_directory)
     out.mkdir(parents=True, exist_ok=True)
-    for source in sorted(folder.iterdir()):
-        if not source.is_file() or source.name.startswith("."):
-            continue
-        box = DICOM_FILES.get(source.name)
-        if box is not None and not getattr(p, box):
-            continue
-        shutil.copy2(source, out / source.name)
-    report(progress, 0.3, "files copied")
-    if not p.exportReport:
-        return None
+    boxes = {"rt_dose": rt_dose, "seg": seg, "sr": sr}
+    staging = Path(tempfile.mkdtemp(prefix=".theranostics-export-", dir=out))
+    try:
+        for source in sorted(folder.iterdir()):
+            if not source.is_file() or source.name.startswith("."):
+                continue
+            box = DICOM_FILES.get(source.name)
+            if box is not None and not boxes[box]:
+                continue
+            shutil.copy2(source, staging / source.name)
+        report(progress, 0.3, "files copied")
+        path = None
+        if report_html:
+            path = _write_report(
+                folder, staging, reference_ct, structures, settings, scaled(progress, 0.3, 0.95)
+            )
+        for staged in sorted(staging.iterdir()):
+            staged.replace(out / staged.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    report(progress, 1.0, "export done")
+    return None if path is None else out / path.name
+
+
+def _write_report(folder: Path, staging: Path, reference_ct, structures, settings, progress):
     from theranostics.workflows.dosimetry_report import write_report
 
     result = _RESULTS.get(str(folder))
     if result is None:  # not in memory (e.g. scene reloaded): compute again for the report
         scratch = Path(tempfile.mkdtemp(prefix="theranostics-report-"))
         try:
-            result = _run(p, scratch, scaled(progress, 0.3, 0.9))
+            result = _run(reference_ct, structures, settings, scratch, scaled(progress, 0.0, 0.9))
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         saved = json.loads((folder / "results.json").read_text(encoding="utf-8"))
         result.results["plan_comparison"] = saved.get("plan_comparison", [])
         result.results["gamma"] = saved.get("gamma")
         result.comparison = result.results["plan_comparison"]
-    path = write_report(result, out / "report.html")
-    report(progress, 1.0, "export done")
-    return path
+    return write_report(result, staging / "report.html")

@@ -156,16 +156,17 @@ def _activity(spect_node, image, calibration_cps_per_MBq: float, notes: list[str
     return counts_to_activity_concentration(image, calibration_cps_per_MBq)
 
 
-def scene_pairs(p) -> list[tuple[object, object]]:
-    """:func:`pair_sessions` of the scene of ``p.referenceCt`` (InputError without one)."""
-    if p.referenceCt is None:
+def scene_pairs(reference_ct) -> list[tuple[object, object]]:
+    """:func:`pair_sessions` of the scene of ``reference_ct`` (InputError without one)."""
+    if reference_ct is None:
         reference_index([], None)
-    return pair_sessions(p.referenceCt.GetScene())
+    return pair_sessions(reference_ct.GetScene())
 
 
-def study_from_scene(p, pairs=None):
+def study_from_scene(reference_ct, calibration_cps_per_MBq: float = 0.0, pairs=None):
     """A :class:`theranostics.study.SpectStudy` of the scene's sessions (time order) and the
-    index of the reference session (``p.referenceCt``).
+    index of the reference session (the one whose CT is ``reference_ct``). SPECTs in counts
+    are converted with ``calibration_cps_per_MBq`` (0 = none given).
 
     Raises:
         InputError / TimingError: see :func:`pair_sessions`, :func:`reference_index`, a SPECT
@@ -174,9 +175,9 @@ def study_from_scene(p, pairs=None):
     from theranostics.study import SpectStudy, TimePoint
 
     if pairs is None:
-        pairs = scene_pairs(p)
-    ref = reference_index(pairs, p.referenceCt)
-    calibration = float(p.calibrationCpsPerMBq or 0.0)
+        pairs = scene_pairs(reference_ct)
+    ref = reference_index(pairs, reference_ct)
+    calibration = float(calibration_cps_per_MBq or 0.0)
     notes: list[str] = []
     time_points, administration = [], None
     for spect_node, ct_node in pairs:
@@ -279,14 +280,14 @@ def accepted_transforms(pairs, ref: int) -> list:
     return transforms
 
 
-def registered_study_from_scene(p, progress=None):
+def registered_study_from_scene(reference_ct, calibration_cps_per_MBq: float = 0.0, progress=None):
     """The scene's study on the reference SPECT grid through the accepted transforms (no
     registration runs). Returns ``(registered_study, pairs)``."""
     from theranostics.study import register_study
 
-    pairs = scene_pairs(p)
-    transforms = accepted_transforms(pairs, reference_index(pairs, p.referenceCt))
-    study, ref = study_from_scene(p, pairs)
+    pairs = scene_pairs(reference_ct)
+    transforms = accepted_transforms(pairs, reference_index(pairs, reference_ct))
+    study, ref = study_from_scene(reference_ct, calibration_cps_per_MBq, pairs)
     registered = register_study(
         study, reference_index=ref, transforms=transforms, progress=progress
     )

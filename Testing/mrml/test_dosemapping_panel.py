@@ -1,17 +1,17 @@
 """DoseMapping panel actions (Lib ``panel``) on a real MRML scene.
 
-As in ``test_planning_panel.py``: the Widget passes its parameter node; here a plain object
-with the same attribute names holds real MRML nodes, so every button runs headless. One
-module-scoped scene with the small sample study is shared by the workflow tests (register,
-accept, kinetics, dose, verify, export run once, in that order).
+As in ``test_planning_panel.py``: the Logic turns its parameter node into plain arguments;
+here the same Lib functions get real MRML nodes and plain values, so every button runs
+headless. One module-scoped scene with the small sample study is shared by the workflow tests
+(register, accept, kinetics, dose, verify, export run once, in that order).
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -21,6 +21,7 @@ pytest.importorskip("slicer", reason="slicer-core is not installed (pip install 
 import SimpleITK as sitk
 import vtk
 from DoseMappingLib.panel import (
+    DosimetrySettings,
     accept_transforms,
     compute_dose,
     export,
@@ -44,37 +45,20 @@ from theranostics.io.masks import load_masks
 STRUCTURES = ["kidney_left", "kidney_right", "liver", "spleen", "lesion_01"]
 
 
-def _panel(**values) -> SimpleNamespace:
-    """Defaults of DoseMappingParameterNode (unset nodes None, unset paths Path("."))."""
-    defaults = dict(
-        calibrationCpsPerMBq=0.0,
-        referenceCt=None,
-        deformableRegistration=False,
-        structures=None,
-        kineticModel="auto",
-        voxelKineticModel="mono-exp",
-        psfFwhmMm=0.0,
-        tacTable=None,
-        doseMethod="kernel",
-        densityCorrection=True,
-        doseVolume=None,
-        bedVolume=None,
-        dvhTable=None,
-        planPath=Path("."),
-        plannedDoseVolume=None,
-        gammaDosePercent=3.0,
-        gammaDtaMm=3.0,
-        gammaCutoffPercent=10.0,
-        gammaLocal=False,
-        comparisonTable=None,
-        outputDirectory=Path("."),
-        exportRtDose=True,
-        exportSeg=True,
-        exportSr=True,
-        exportReport=True,
-    )
-    defaults.update(values)
-    return SimpleNamespace(**defaults)
+@dataclass
+class Workflow:
+    """The shared scene of the workflow tests and what each step made (plain fields)."""
+
+    ctx: object
+    pairs: list
+    reference_ct: object
+    structures: object
+    truth: dict
+    tmp: Path
+    settings: DosimetrySettings = field(default_factory=DosimetrySettings)
+    tac_table: object = None
+    dose: object = None
+    comparison_table: object = None
 
 
 def _load(scene, study: Path, tmp: Path):
@@ -141,9 +125,7 @@ def workflow(synthetic_study_small, tmp_path_factory):
     )
     seg = segmentation_node_from_masks(dict(masks.masks), ctx.scene, "Truth structures")
     truth = json.loads((synthetic_study_small / "truth" / "ground_truth.json").read_text())
-    p = _panel(referenceCt=reference_ct, structures=seg, outputDirectory=tmp / "export")
-    state = SimpleNamespace(ctx=ctx, pairs=pairs, p=p, truth=truth, tmp=tmp)
-    yield state
+    yield Workflow(ctx, pairs, reference_ct, seg, truth, tmp)
     ctx.close()
 
 
@@ -156,26 +138,27 @@ def _scene_counts(scene) -> dict[str, int]:
 
 def test_bad_input_is_refused_before_anything_changes(workflow):
     scene, pairs = workflow.ctx.scene, workflow.pairs
+    reference = pairs[0][0]
     before = _scene_counts(scene)
     with pytest.raises(InputError, match="no reference CT"):
-        register_time_points(_panel(structures=workflow.p.structures))
+        register_time_points(None)
     with pytest.raises(InputError, match="no structures"):
-        fit_kinetics(_panel(referenceCt=pairs[0][0]))
+        fit_kinetics(reference, None)
     with pytest.raises(InputError, match="no accepted registration"):
-        fit_kinetics(_panel(referenceCt=pairs[0][0], structures=workflow.p.structures))
+        fit_kinetics(reference, workflow.structures)
     with pytest.raises(InputError, match="Register time points"):
-        accept_transforms(_panel(referenceCt=pairs[0][0]))
+        accept_transforms(reference)
     with pytest.raises(InputError, match="no dose computed"):
-        verify(_panel(referenceCt=pairs[0][0], planPath=workflow.tmp / "plan.json"))
+        verify(None, plan_path=workflow.tmp / "plan.json")
     with pytest.raises(InputError, match="no output folder"):
-        export(_panel(referenceCt=pairs[0][0]))
+        export(None, Path("."))
     # a SPECT whose CT is missing: named in the error
     ct_24 = pairs[1][0]
     frame = ct_24.GetAttribute("Theranostics.FrameOfReferenceUID")
     ct_24.SetAttribute("Theranostics.Modality", "MR")
     try:
         with pytest.raises(InputError, match="SPECT 'SPECT 24 h' has no CT"):
-            register_time_points(_panel(referenceCt=pairs[0][0]))
+            register_time_points(reference)
     finally:
         ct_24.SetAttribute("Theranostics.Modality", "CT")
     assert ct_24.GetAttribute("Theranostics.FrameOfReferenceUID") == frame
@@ -184,7 +167,7 @@ def test_bad_input_is_refused_before_anything_changes(workflow):
     spect.SetAttribute("Theranostics.Units", "counts")
     try:
         with pytest.raises(InputError, match="no calibration factor"):
-            register_time_points(_panel(referenceCt=pairs[0][0]))
+            register_time_points(reference)
     finally:
         spect.SetAttribute("Theranostics.Units", "Bq/mL")
     assert _scene_counts(scene) == before
@@ -206,7 +189,7 @@ def _motion_error_mm(transform, motion) -> float:
 
 @pytest.mark.slow
 def test_register_makes_transform_nodes_close_to_the_true_motion(workflow):
-    rows = register_time_points(workflow.p)
+    rows = register_time_points(workflow.reference_ct)
     assert [r[0] for r in rows] == ["CT 4 h", "CT 24 h", "CT 96 h", "CT 168 h"]
     assert rows[0][4] == "reference"
     for row in rows[1:]:
@@ -244,7 +227,7 @@ def _world_body_centroid(node) -> np.ndarray:
 def test_accept_puts_sessions_under_their_transform_aligned_with_the_reference(workflow):
     reference = _world_body_centroid(workflow.pairs[0][0])
     before = [np.linalg.norm(_world_body_centroid(ct) - reference) for ct, _ in workflow.pairs[1:]]
-    accept_transforms(workflow.p)
+    accept_transforms(workflow.reference_ct)
     for ct, spect in workflow.pairs[1:]:
         assert ct.GetTransformNodeID() and ct.GetTransformNodeID() == spect.GetTransformNodeID()
     assert workflow.pairs[0][0].GetTransformNodeID() is None
@@ -255,10 +238,9 @@ def test_accept_puts_sessions_under_their_transform_aligned_with_the_reference(w
 
 @pytest.mark.slow
 def test_fit_kinetics_fills_the_tac_table_and_returns_the_chart(workflow):
-    p = workflow.p
-    chart = fit_kinetics(p)
+    w = workflow
+    table, chart = fit_kinetics(w.reference_ct, w.structures, w.settings)
     assert chart.IsA("vtkMRMLPlotChartNode")
-    table = p.tacTable
     names = [table.GetTable().GetColumn(c).GetName() for c in range(table.GetNumberOfColumns())]
     assert names == ["time_h", *STRUCTURES]
     summary = json.loads(table.GetAttribute("Theranostics.Kinetics"))["structures"]
@@ -271,26 +253,27 @@ def test_fit_kinetics_fills_the_tac_table_and_returns_the_chart(workflow):
     assert all(0.55 < r < 1.05 for r in ratio.values()), ratio
     # a second fit reuses the table and replaces its chart
     charts = workflow.ctx.scene.GetNumberOfNodesByClass("vtkMRMLPlotChartNode")
-    fit_kinetics(p)
-    assert p.tacTable is table
+    again, _ = fit_kinetics(w.reference_ct, w.structures, w.settings, tac_table=table)
+    assert again is table
     assert workflow.ctx.scene.GetNumberOfNodesByClass("vtkMRMLPlotChartNode") == charts
 
 
 @pytest.mark.slow
 def test_compute_dose_fills_dose_bed_and_dvh(workflow):
-    p = workflow.p
-    compute_dose(p)
-    dose = image_from_volume_node(p.doseVolume)
-    bed = image_from_volume_node(p.bedVolume)
+    w = workflow
+    nodes = compute_dose(w.reference_ct, w.structures, w.settings)
+    w.dose = nodes.dose
+    dose = image_from_volume_node(nodes.dose)
+    bed = image_from_volume_node(nodes.bed)
     assert dose.meta.quantity.units == "Gy" and bed.meta.quantity.units == "Gy"
     d, b = sitk.GetArrayFromImage(dose.image), sitk.GetArrayFromImage(bed.image)
     assert d.min() >= 0 and 1.0 < d.max() < 200.0 and np.all(b >= d - 1e-6)
-    table = p.dvhTable.GetTable()
+    table = nodes.dvh_table.GetTable()
     assert table.GetColumn(0).GetName() == "dose_Gy"
     assert {table.GetColumn(c).GetName() for c in range(1, table.GetNumberOfColumns())} == set(
         STRUCTURES
     )
-    folder = Path(p.doseVolume.GetAttribute("Theranostics.DosimetryRunFolder"))
+    folder = Path(nodes.dose.GetAttribute("Theranostics.DosimetryRunFolder"))
     results = json.loads((folder / "results.json").read_text())
     ratio = {
         n: results["structures"][n]["mean_dose_Gy"] / workflow.truth["regions"][n]["mean_dose_Gy"]
@@ -305,8 +288,8 @@ def test_compute_dose_fills_dose_bed_and_dvh(workflow):
 
 @pytest.mark.slow
 def test_verify_against_a_plan_from_the_same_run(workflow):
-    p = workflow.p
-    folder = Path(p.doseVolume.GetAttribute("Theranostics.DosimetryRunFolder"))
+    w = workflow
+    folder = Path(w.dose.GetAttribute("Theranostics.DosimetryRunFolder"))
     results = json.loads((folder / "results.json").read_text())
     gbq = results["administered_activity_MBq"] / 1000.0
     plan = {
@@ -322,10 +305,12 @@ def test_verify_against_a_plan_from_the_same_run(workflow):
         ],
     }
     (workflow.tmp / "plan.json").write_text(json.dumps(plan))
-    p.planPath = workflow.tmp / "plan.json"
-    p.plannedDoseVolume = p.doseVolume  # planned = delivered: gamma passes everywhere
-    table = verify(p)
-    assert p.comparisonTable is table
+    # planned = delivered: gamma passes everywhere
+    options = dict(
+        plan_path=workflow.tmp / "plan.json", planned_dose_volume=w.dose, structures=w.structures
+    )
+    table = verify(w.dose, **options)
+    w.comparison_table = table
     t = table.GetTable()
     column = {t.GetColumn(c).GetName(): c for c in range(t.GetNumberOfColumns())}
     rows = t.GetNumberOfRows()
@@ -338,33 +323,123 @@ def test_verify_against_a_plan_from_the_same_run(workflow):
     saved = json.loads((folder / "results.json").read_text())
     assert saved["gamma"]["global"]["pass_rate_percent"] == pytest.approx(100.0)
     assert len(saved["plan_comparison"]) == len(STRUCTURES)
-    p.gammaLocal = True  # local gamma: recorded as such
-    verify(p)
+    # local gamma: recorded as such
+    assert verify(w.dose, comparison_table=table, gamma_local=True, **options) is table
     saved = json.loads((folder / "results.json").read_text())
     assert list(saved["gamma"]) == ["local"]
     assert saved["gamma"]["local"]["parameters"]["local"] is True
-    p.gammaLocal = False
-    verify(p)
+    verify(w.dose, comparison_table=table, **options)
 
 
 @pytest.mark.slow
 def test_export_writes_the_selected_files_and_the_report(workflow):
-    p = workflow.p
-    p.exportSr = False
-    path = export(p)
-    out = Path(p.outputDirectory)
+    w = workflow
+    out = w.tmp / "export"
+    path = export(w.dose, out, sr=False)
     assert path == out / "report.html" and path.stat().st_size > 1000
     assert "Planned versus delivered" in path.read_text(encoding="utf-8")
     for name in ("results.json", "results.csv", "dose_Gy.nrrd", "bed_Gy.nrrd", "RD_dose.dcm"):
         assert (out / name).is_file(), name
     assert (out / "structures_seg.dcm").is_file() and not (out / "dose_sr.dcm").exists()
-    p.exportReport = False
-    assert export(p) is None
+    assert export(w.dose, out, sr=False, report_html=False) is None
+    assert not [f for f in out.iterdir() if f.name.startswith(".")]  # no staging left
     # without the run in memory (scene reloaded) the report is computed again from the scene
     from DoseMappingLib import panel_dose
 
     panel_dose._RESULTS.clear()
-    p.exportReport = True
     (out / "report.html").unlink()
-    assert export(p) == out / "report.html"
+    path = export(
+        w.dose, out, reference_ct=w.reference_ct, structures=w.structures, settings=w.settings
+    )
+    assert path == out / "report.html"
     assert "Planned versus delivered" in (out / "report.html").read_text(encoding="utf-8")
+
+
+def _cancel_after(calls: int):
+    """A progress callback that lets ``calls`` reports through, then cancels (as the
+    progress dialog's Cancel button does)."""
+    from theranostics.progress import Cancelled
+
+    seen = []
+
+    def progress(fraction, message=""):
+        seen.append(fraction)
+        if len(seen) > calls:
+            raise Cancelled("cancelled by the test")
+
+    return progress
+
+
+def _all_nodes(scene) -> list[str]:
+    return sorted(scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes()))
+
+
+def _dose_temp_folders() -> set[str]:
+    import tempfile
+
+    return {p.name for p in Path(tempfile.gettempdir()).glob("theranostics-dose-*")}
+
+
+@pytest.mark.slow
+def test_cancelled_actions_leave_no_nodes_and_no_files(workflow):
+    from theranostics.progress import Cancelled
+
+    w = workflow
+    scene = w.ctx.scene
+    before, temp_before = _all_nodes(scene), _dose_temp_folders()
+    with pytest.raises(Cancelled):
+        register_time_points(w.reference_ct, progress=_cancel_after(2))
+    with pytest.raises(Cancelled):
+        fit_kinetics(w.reference_ct, w.structures, w.settings, progress=_cancel_after(2))
+    with pytest.raises(Cancelled):
+        compute_dose(w.reference_ct, w.structures, w.settings, progress=_cancel_after(3))
+    assert _all_nodes(scene) == before
+    assert _dose_temp_folders() == temp_before
+    # an export cancelled after the files were copied: nothing in the output folder
+    out = w.tmp / "cancelled-export"
+    with pytest.raises(Cancelled):
+        export(w.dose, out, progress=_cancel_after(0))
+    assert list(out.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_a_new_dose_run_removes_only_its_own_nodes_and_folders(workflow, tmp_path):
+    """Issue 14, defect 9: the previous run is removed by its run id, never by removing
+    the dose's subject-hierarchy parent recursively, and its folder is deleted only when
+    this session made it."""
+    import slicer
+    from DoseMappingLib.panel_dose import CYCLE_NAME, RUN_FOLDER_ATTRIBUTE
+
+    w = workflow
+    scene = w.ctx.scene
+    sh = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(scene)
+    # the user keeps the study in a folder of their own and moves the dose map into it
+    study = sh.CreateFolderItem(sh.GetSceneItemID(), "My study")
+    volumes = [node for pair in w.pairs for node in pair]
+    for node in [*volumes, w.dose]:
+        # slicer-core has no subject-hierarchy plugins that add items for new nodes
+        item = sh.GetItemByDataNode(node) or sh.CreateItem(study, node)
+        sh.SetItemParent(item, study)
+    # a scene saved elsewhere names a folder of the user's as the run folder
+    own_folder = w.dose.GetAttribute(RUN_FOLDER_ATTRIBUTE)
+    mine = tmp_path / "my-results"
+    mine.mkdir()
+    (mine / "results.json").write_text("{}")
+    (mine / "notes.txt").write_text("keep me")
+    w.dose.SetAttribute(RUN_FOLDER_ATTRIBUTE, str(mine))
+    old_ids = [w.dose.GetID()]
+    try:
+        nodes = compute_dose(w.reference_ct, w.structures, w.settings, previous_dose=w.dose)
+    finally:
+        shutil.rmtree(own_folder, ignore_errors=True)
+    assert (mine / "notes.txt").read_text() == "keep me"
+    assert all(scene.GetNodeByID(n.GetID()) is n for n in volumes)
+    assert all(sh.GetItemParent(sh.GetItemByDataNode(n)) == study for n in volumes)
+    assert sh.GetItemName(study) == "My study"
+    assert all(scene.GetNodeByID(i) is None for i in old_ids)
+    cycles = vtk.vtkIdList()
+    sh.GetItemChildren(sh.GetSceneItemID(), cycles)
+    names = [sh.GetItemName(cycles.GetId(i)) for i in range(cycles.GetNumberOfIds())]
+    assert names.count(CYCLE_NAME) == 1  # the old run's emptied folder is gone
+    assert nodes.dose.GetScene() is scene
+    w.dose = nodes.dose

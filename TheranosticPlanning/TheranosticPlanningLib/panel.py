@@ -1,13 +1,19 @@
-"""What each TheranosticPlanning panel button does, as functions of the parameter node.
+"""What each TheranosticPlanning panel button does, as functions of plain arguments.
 
-The Widget's Logic hands its ``@parameterNodeWrapper`` object ``p`` to these functions; they
-only read and write attributes of ``p`` named as in ``TheranosticPlanningParameterNode``
-(real MRML nodes and plain values), so they run and are tested headless on a real scene with
-any object carrying those attributes. Output nodes that are not set yet are created in the
-scene of the input node and stored back into ``p``.
+The module's Logic turns its ``@parameterNodeWrapper`` parameter node into plain arguments
+(MRML nodes, numbers, strings, paths) and calls these functions; they never see the
+parameter node (DESIGN.md section 2), so they run and are tested headless with real MRML
+nodes from ``slicer-core``. The scene comes from an input node or, where no input node
+exists (177Lu planning from typed values), from an explicit ``scene`` argument. Results come
+back as nodes in a small frozen record; the Logic stores them in the parameter node.
+
+A cancelled action (``theranostics.progress.Cancelled`` raised by the progress callback)
+leaves the scene as it was: every action computes first and adds its nodes last.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from theranostics.errors import InputError
 
@@ -75,9 +81,46 @@ def _seeds(markups) -> tuple[list, list]:
     return include, exclude
 
 
-def segment_lesions(p, progress=None):
-    """Segment lesions on the panel's PET (or SPECT), compute biomarkers, and store the
-    lesion segmentation and biomarker table nodes in ``p``. Returns the biomarker table."""
+@dataclass(frozen=True)
+class LesionNodes:
+    """What Segment lesions made: the core biomarker table and its two nodes."""
+
+    biomarkers: object
+    segmentation_node: object
+    table_node: object
+
+
+def segment_lesions(
+    volume_node,
+    *,
+    method: str = "percent-max",
+    threshold_suv: float = 4.0,
+    relative_threshold_percent: float = 41.0,
+    min_volume_mL: float = 1.0,
+    exclusion_organs=None,
+    liver_reference=None,
+    seed_points=None,
+    patient_weight_kg: float = 0.0,
+    injected_activity_MBq: float = 0.0,
+    progress=None,
+) -> LesionNodes:
+    """Segment lesions on a PET (or SPECT) volume node and compute their biomarkers.
+
+    Args:
+        volume_node: the emission volume (SUV needs weight and administered activity, from
+            its metadata or the two panel values below).
+        method: ``"fixed"`` (``threshold_suv``), ``"percist"`` (needs ``liver_reference``),
+            ``"percent-max"`` (``relative_threshold_percent`` %) or ``"adaptive"``.
+        min_volume_mL: smaller connected components are dropped.
+        exclusion_organs: segmentation node whose segments are never lesions, or None.
+        liver_reference: segmentation node with a segment named like "liver", or None.
+        seed_points: markups node of include/exclude seeds (see :func:`_seeds`), or None.
+        patient_weight_kg, injected_activity_MBq: typed in the panel; used only where the
+            node's metadata lacks them (0 = not typed).
+
+    Returns:
+        :class:`LesionNodes`; the two nodes are new, in the scene of ``volume_node``.
+    """
     from theranostics.lesions import lesion_biomarkers
     from theranostics.lesions import segment_lesions as segment
 
@@ -85,59 +128,57 @@ def segment_lesions(p, progress=None):
     from .segmentations import masks_from_segmentation_node
     from .volumes import image_from_volume_node
 
-    node = p.petVolume or p.spectVolume
-    if node is None:
+    if volume_node is None:
         raise InputError("no PET or SPECT selected", tag="petVolume", fix="select a volume")
-    image = image_from_volume_node(node)
-    image = _with_panel_overrides(image, p)
+    image = image_from_volume_node(volume_node)
+    image = _with_panel_overrides(image, patient_weight_kg, injected_activity_MBq)
     exclude = (
-        masks_from_segmentation_node(p.exclusionOrgans, image.image) if p.exclusionOrgans else None
+        masks_from_segmentation_node(exclusion_organs, image.image) if exclusion_organs else None
     )
     liver = None
-    if p.liverReference is not None:
-        masks = masks_from_segmentation_node(p.liverReference, image.image)
+    if liver_reference is not None:
+        masks = masks_from_segmentation_node(liver_reference, image.image)
         liver = next((m for n, m in masks.items() if "liver" in n.lower()), None)
         if liver is None:
             raise InputError(
-                f"no segment named like 'liver' in {p.liverReference.GetName()!r}",
+                f"no segment named like 'liver' in {liver_reference.GetName()!r}",
                 tag="liverReference",
                 fix=f"segments found: {', '.join(masks)}",
             )
-    include, exclude_seeds = _seeds(p.seedPoints)
-    options = {"threshold": float(p.lesionThresholdSuv)} if p.lesionMethod == "fixed" else {}
-    if p.lesionMethod == "percent-max":
-        options["percent"] = float(p.relativeThresholdPercent)
+    include, exclude_seeds = _seeds(seed_points)
+    options = {"threshold": float(threshold_suv)} if method == "fixed" else {}
+    if method == "percent-max":
+        options["percent"] = float(relative_threshold_percent)
     segmentation = segment(
         image,
-        method=p.lesionMethod,
+        method=method,
         liver_mask=liver,
         exclude=exclude,
-        min_volume_mL=float(p.minimumLesionVolumeML),
+        min_volume_mL=float(min_volume_mL),
         include_seeds_lps=include,
         exclude_seeds_lps=exclude_seeds,
         progress=progress,
         **options,
     )
-    scene = node.GetScene()
-    p.lesionSegmentation = lesion_segmentation_node(
-        segmentation, scene, f"{node.GetName()} lesions"
-    )
     table = lesion_biomarkers(image, segmentation)
-    p.biomarkerTable = biomarker_table_node(table, scene, f"{node.GetName()} biomarkers")
-    return table
+    scene = volume_node.GetScene()
+    name = volume_node.GetName()
+    seg_node = lesion_segmentation_node(segmentation, scene, f"{name} lesions")
+    table_node = biomarker_table_node(table, scene, f"{name} biomarkers")
+    return LesionNodes(table, seg_node, table_node)
 
 
-def _with_panel_overrides(image, p):
+def _with_panel_overrides(image, patient_weight_kg: float, injected_activity_MBq: float):
     """Weight and administered activity typed in the panel fill what the node lacks."""
     from dataclasses import replace
 
     meta = image.meta
-    if not meta.patient.weight_kg and p.patientWeightKg > 0:
-        meta = meta.replace(patient=replace(meta.patient, weight_kg=float(p.patientWeightKg)))
-    if not meta.administration.activity_MBq and p.injectedActivityMBq > 0:
+    if not meta.patient.weight_kg and patient_weight_kg > 0:
+        meta = meta.replace(patient=replace(meta.patient, weight_kg=float(patient_weight_kg)))
+    if not meta.administration.activity_MBq and injected_activity_MBq > 0:
         admin = replace(
             meta.administration,
-            activity_MBq=float(p.injectedActivityMBq),
+            activity_MBq=float(injected_activity_MBq),
             activity_rule="typed in the panel",
         )
         meta = meta.replace(administration=admin)
@@ -164,48 +205,71 @@ def _label_image(segmentation_node, reference):
     return labels
 
 
-def assess_response(p, progress=None):
-    """PERCIST 1.0 and RECIP 1.0 between the panel's baseline and follow-up; stores the
-    response table node in ``p`` and returns the assessment. Baseline and follow-up are
-    compared in world coordinates (apply a registration transform to the follow-up nodes
-    in Slicer first when the patient moved)."""
+@dataclass(frozen=True)
+class ResponseNodes:
+    """What Assess response made: the core assessment and its table node."""
+
+    assessment: object
+    table_node: object
+
+
+def assess_response(
+    baseline_volume,
+    baseline_segmentation,
+    followup_volume,
+    followup_segmentation,
+    *,
+    progress=None,
+) -> ResponseNodes:
+    """PERCIST 1.0 and RECIP 1.0 between a baseline and a follow-up (volume and lesion
+    segmentation each). Compared in world coordinates (apply a registration transform to
+    the follow-up nodes in Slicer first when the patient moved). The table node is new, in
+    the baseline's scene."""
     from theranostics.lesions import assess_response as assess
     from theranostics.progress import report
 
     from .lesions import response_table_node
     from .volumes import image_from_volume_node
 
-    for field in (
-        "baselineVolume",
-        "baselineSegmentation",
-        "followupVolume",
-        "followupSegmentation",
+    for field, value in (
+        ("baselineVolume", baseline_volume),
+        ("baselineSegmentation", baseline_segmentation),
+        ("followupVolume", followup_volume),
+        ("followupSegmentation", followup_segmentation),
     ):
-        if getattr(p, field) is None:
+        if value is None:
             raise InputError(f"{field} is not selected", tag=field, fix="select it in the panel")
     report(progress, 0.1, "reading the studies")
-    base = image_from_volume_node(p.baselineVolume)
-    follow = image_from_volume_node(p.followupVolume)
-    result = assess(
-        base,
-        _label_image(p.baselineSegmentation, base.image),
-        follow,
-        _label_image(p.followupSegmentation, follow.image),
-    )
-    p.responseTable = response_table_node(result, p.baselineVolume.GetScene(), "Response")
+    base = image_from_volume_node(baseline_volume)
+    follow = image_from_volume_node(followup_volume)
+    base_labels = _label_image(baseline_segmentation, base.image)
+    report(progress, 0.4, "reading the follow-up lesions")
+    follow_labels = _label_image(followup_segmentation, follow.image)
+    report(progress, 0.6, "comparing")
+    result = assess(base, base_labels, follow, follow_labels)
+    report(progress, 0.95, "writing the table")
+    table = response_table_node(result, baseline_volume.GetScene(), "Response")
     report(progress, 1.0, "done")
-    return result
+    return ResponseNodes(result, table)
 
 
 # --- 177Lu radioligand therapy --------------------------------------------------------------
-def rlt_structures(p) -> list:
-    """The organs at risk typed in the panel (a structure with 0 Gy/GBq is left out)."""
+def rlt_structures(
+    kidney_Gy_per_GBq: float = 0.0,
+    kidney_half_life_h: float = 0.0,
+    marrow_Gy_per_GBq: float = 0.0,
+    marrow_half_life_h: float = 0.0,
+    salivary_Gy_per_GBq: float = 0.0,
+    salivary_half_life_h: float = 0.0,
+) -> list:
+    """The organs at risk typed in the panel: dose per activity (Gy/GBq) and effective
+    half-life of the dose rate (h). A structure with 0 Gy/GBq is left out."""
     from theranostics.planning.rlt_inputs import StructureInput
 
     typed = (
-        ("kidneys", p.kidneyDoseGyPerGBq, p.kidneyEffectiveHalfLifeH),
-        ("red_marrow", p.marrowDoseGyPerGBq, p.marrowEffectiveHalfLifeH),
-        ("salivary_glands", p.salivaryDoseGyPerGBq, p.salivaryEffectiveHalfLifeH),
+        ("kidneys", kidney_Gy_per_GBq, kidney_half_life_h),
+        ("red_marrow", marrow_Gy_per_GBq, marrow_half_life_h),
+        ("salivary_glands", salivary_Gy_per_GBq, salivary_half_life_h),
     )
     structures = []
     for name, dose, half_life in typed:
@@ -220,83 +284,107 @@ def rlt_structures(p) -> list:
     return structures
 
 
-def plan_rlt(p) -> str:
-    """Plan 177Lu cycles from the panel (or the earlier-cycle results file), put the plan
-    table and JSON into the scene, and return a one-line summary for the panel."""
-    from theranostics.planning.rlt import plan_rlt as plan
+def structures_from_results_file(path) -> list:
+    """The organs at risk of an earlier cycle's dosimetry ``results.json``; ``[]`` for no
+    path (``None``, ``""`` or ``"."``, the parameter node's unset path)."""
     from theranostics.planning.rlt_inputs import structures_from_dosimetry
+
+    text = "" if path is None else str(path)
+    if text in ("", "."):
+        return []
+    return list(structures_from_dosimetry(text).structures)
+
+
+@dataclass(frozen=True)
+class RltPlanNodes:
+    """The 177Lu plan, its table node and the one-line summary shown in the panel."""
+
+    plan: object
+    table_node: object
+    summary: str
+
+
+def plan_rlt(scene, structures, *, cycles: int = 4, risk_factors: bool = False) -> RltPlanNodes:
+    """Plan 177Lu cycles for ``structures`` (``StructureInput`` list, from
+    :func:`rlt_structures` or :func:`structures_from_results_file`) and put the plan table
+    and JSON into ``scene`` (explicit: this action has no input node to take it from)."""
+    from theranostics.planning.rlt import plan_rlt as plan
 
     from .planning import add_plan_to_scene
 
-    path = str(p.dosimetryResultsPath or "")
-    if path and path != ".":
-        structures = list(structures_from_dosimetry(path).structures)
-    else:
-        structures = rlt_structures(p)
+    if scene is None:
+        raise InputError("no scene to put the plan in", fix="pass the MRML scene")
     if not structures:
         raise InputError(
             "no organ at risk given",
             tag="dose per activity (Gy/GBq)",
             fix="type at least the kidney dose per GBq and half-life, or choose a results file",
         )
-    result = plan(structures, cycles=int(p.cycles), risk_factors=bool(p.kidneyRiskFactors))
-    scene = _scene_of(p)
+    result = plan(list(structures), cycles=int(cycles), risk_factors=bool(risk_factors))
     table, _ = add_plan_to_scene(result, scene, "RLT plan")
-    p.rltPlanTable = table
-    return (
+    summary = (
         f"{result.max_activity_per_cycle_GBq:.2f} GBq per cycle for {result.cycles} cycles; "
         f"binding constraint: {result.binding_constraint}"
     )
+    return RltPlanNodes(result, table, summary)
 
 
 # --- 90Y radioembolization ------------------------------------------------------------------
-def plan_sirt(p, progress=None) -> str:
-    """Plan 90Y SIRT from the MAA SPECT/CT and compartment segments of the panel."""
+def sirt_tissues(tumor_segment_names: str, lung_segment_name: str, normal_segment_name: str):
+    """Segment name -> tissue from the panel's comma-separated names."""
+    tissues = {n.strip(): "tumor" for n in tumor_segment_names.split(",") if n.strip()}
+    tissues[lung_segment_name.strip()] = "lung"
+    if normal_segment_name.strip():
+        tissues[normal_segment_name.strip()] = "normal"
+    return tissues
+
+
+def plan_sirt(
+    maa_spect,
+    maa_ct,
+    segmentation,
+    *,
+    tumor_segment_names: str = "Tumor",
+    lung_segment_name: str = "Lung",
+    normal_segment_name: str = "",
+    method: str = "partition",
+    target_dose_Gy: float = 120.0,
+    previous_lung_dose_Gy: float = 0.0,
+):
+    """Plan 90Y SIRT from the MAA SPECT and CT volume nodes and the compartment segments.
+
+    ``target_dose_Gy`` is the normal-liver target of the partition model (the tumour target
+    when no normal segment is named) and the perfused-volume target of the MIRD method; BSA
+    takes none. Returns ``(summary, SirtNodes)``; the nodes are new, in the SPECT's scene.
+    """
     from theranostics.planning.sirt import SirtLimits
 
     from .sirt import plan_sirt_from_nodes
 
-    for field, label in (
-        ("maaSpectVolume", "MAA SPECT"),
-        ("maaCtVolume", "MAA CT"),
-        ("sirtSegmentation", "compartments"),
+    for value, field, label in (
+        (maa_spect, "maaSpectVolume", "MAA SPECT"),
+        (maa_ct, "maaCtVolume", "MAA CT"),
+        (segmentation, "sirtSegmentation", "compartments"),
     ):
-        if getattr(p, field) is None:
+        if value is None:
             raise InputError(f"no {label} selected", tag=field, fix=f"select the {label}")
-    tissues = {n.strip(): "tumor" for n in p.tumorSegmentNames.split(",") if n.strip()}
-    tissues[p.lungSegmentName.strip()] = "lung"
-    if p.normalSegmentName.strip():
-        tissues[p.normalSegmentName.strip()] = "normal"
-    target = {"mird": "target_perfused_Gy", "partition": "target_normal_Gy"}.get(p.sirtMethod)
-    options = {target: float(p.sirtTargetDoseGy)} if target else {}
-    if p.sirtMethod == "partition" and not p.normalSegmentName.strip():
-        options = {"target_tumor_Gy": float(p.sirtTargetDoseGy)}
+    tissues = sirt_tissues(tumor_segment_names, lung_segment_name, normal_segment_name)
+    target = {"mird": "target_perfused_Gy", "partition": "target_normal_Gy"}.get(method)
+    options = {target: float(target_dose_Gy)} if target else {}
+    if method == "partition" and not normal_segment_name.strip():
+        options = {"target_tumor_Gy": float(target_dose_Gy)}
     nodes = plan_sirt_from_nodes(
-        p.maaSpectVolume,
-        p.maaCtVolume,
-        p.sirtSegmentation,
+        maa_spect,
+        maa_ct,
+        segmentation,
         tissues,
-        method=p.sirtMethod,
-        limits=SirtLimits(previous_lung_Gy=float(p.previousLungDoseGy)),
+        method=method,
+        limits=SirtLimits(previous_lung_Gy=float(previous_lung_dose_Gy)),
         **options,
     )
-    p.sirtPlanTable = nodes.table_node
-    p.sirtDoseVolume = nodes.dose_node
     plan = nodes.plan
-    return (
+    summary = (
         f"{plan.recommended_activity_GBq:.2f} GBq 90Y; binding constraint: "
         f"{plan.binding_constraint}; lung shunt fraction {plan.lung_shunt_fraction:.1%}"
     )
-
-
-def _scene_of(p):
-    for name in ("petVolume", "spectVolume", "ctVolume", "maaSpectVolume", "rltPlanTable"):
-        node = getattr(p, name, None)
-        if node is not None and node.GetScene() is not None:
-            return node.GetScene()
-    scene = getattr(p, "scene", None)
-    if scene is None:
-        raise InputError(
-            "no scene to put the results in", fix="select an input volume in the panel first"
-        )
-    return scene
+    return summary, nodes
