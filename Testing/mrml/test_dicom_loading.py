@@ -94,3 +94,39 @@ def test_metadata_lookup_errors_name_the_node(mrml):
     node.SetAttribute("DICOM.instanceUIDs", "1.2.3 1.2.4")
     with pytest.raises(MissingTagError, match="none of the 2 instances"):
         attach_metadata_from_dicom(node, lambda uid: "")
+
+
+def _cached_tags(files: list[str]) -> dict[tuple[str, str], str]:
+    """The examine tags of ``files`` as the DICOM database holds them after import."""
+    from TheranosticPlanningLib.dicom_loading import EXAMINE_TAGS, header_file_value
+
+    return {(f, tag): header_file_value(f, tag) for f in files for tag in EXAMINE_TAGS.values()}
+
+
+@pytest.mark.realdata
+def test_examine_from_database_tags_offers_the_same_and_opens_no_ct_slice(siemens_maa_dir):
+    """Issue 14: examine reads the tags the DICOM database cached (``fileValue``), as
+    Slicer's plugins do, and opens only the first file of an NM/PET series. CT files are
+    given under paths that do not exist: opening one would fail."""
+    files = sorted(str(p) for p in siemens_maa_dir.rglob("*") if p.is_file())
+    cache = _cached_tags(files)
+    gone = {f: f"/nonexistent{f}" for f in files if "/CT/" in f}
+    assert len(gone) == 78
+    renamed = {(gone.get(f, f), tag): value for (f, tag), value in cache.items()}
+    offered = examine_files([gone.get(f, f) for f in files], lambda f, tag: renamed[(f, tag)])
+    expected = examine_files(files)
+    assert [(s.name, s.kind, s.files, s.confidence, s.warning) for s in offered] == [
+        (s.name, s.kind, s.files, s.confidence, s.warning) for s in expected
+    ]
+    assert [s.kind for s in offered] == ["NM"]
+
+
+def test_examine_from_database_tags_matches_reading_every_header(synthetic_study_small):
+    dicom = synthetic_study_small / "dicom"
+    files = _files(dicom / "pet_planning") + _files(dicom / "spect_024h")
+    cache = _cached_tags(files)
+    offered = examine_files(files, lambda f, tag: cache[(f, tag)])
+    expected = examine_files(files)
+    assert [(s.name, s.kind, s.files, s.confidence, s.warning) for s in offered] == [
+        (s.name, s.kind, s.files, s.confidence, s.warning) for s in expected
+    ]

@@ -1,11 +1,16 @@
 """Quantitative PET and SPECT from Slicer's DICOM infrastructure, through the core parser.
 
 Two entry points, both free of application globals (the caller passes the scene and, for
-the database, a lookup function such as the DICOM database's ``fileForInstance``):
+the database, lookup functions such as the DICOM database's ``fileValue`` and
+``fileForInstance``):
 
 - :func:`examine_files` / :func:`load_quantitative_series`: what the Theranostics DICOM
   plugin offers and loads — NM reconstructions and PET series as volumes in Bq/mL (SPECT
-  with a calibration factor, otherwise counts) or SUVbw, with ``Theranostics.*`` metadata;
+  with a calibration factor, otherwise counts) or SUVbw, with ``Theranostics.*`` metadata.
+  Given the database's ``fileValue``, examine groups and classifies the files from the tags
+  the database cached at import (:data:`EXAMINE_TAGS`) and opens only the first file of each
+  NM/PET series, as Slicer's own plugins do (``Modules/Scripted/DICOMPlugins/
+  DICOMScalarVolumePlugin.py``); CT slices are never opened;
 - :func:`attach_metadata_from_dicom`: a volume loaded by another plugin (Slicer's scalar
   volume plugin) gets its quantitative metadata from the files behind it, found from the
   node's ``DICOM.instanceUIDs`` attribute.
@@ -33,6 +38,17 @@ from .volumes import volume_node_from_image
 #: Series kinds the plugin loads quantitatively.
 QUANTITATIVE_KINDS = ("NM", "PT")
 
+#: Tags :func:`examine_files` reads of every file through ``file_value`` (group, element as
+#: the DICOM database spells them). The plugin declares them in its ``tags`` so that the
+#: DICOM module adds them to ``slicer.dicomDatabase.tagsToPrecache`` (``Modules/Scripted/
+#: DICOM/DICOM.py``) and ``fileValue`` answers from the database without opening the file.
+EXAMINE_TAGS = {
+    "seriesInstanceUID": "0020,000E",
+    "sopClassUID": "0008,0016",
+    "modality": "0008,0060",
+    "seriesDescription": "0008,103E",
+}
+
 
 @dataclass(frozen=True)
 class LoadableSeries:
@@ -59,21 +75,72 @@ def series_records(files: Sequence[str | Path]) -> list[SeriesRecord]:
     ]
 
 
-def examine_files(files: Sequence[str | Path]) -> list[LoadableSeries]:
+def header_file_value(path: str | Path, tag: str) -> str:
+    """``fileValue`` without a database: the value of ``tag`` (``"gggg,eeee"``) in the
+    header of ``path`` as a string, ``""`` when absent or unreadable (the DICOM database's
+    contract, for headless use)."""
+    group, element = (int(part, 16) for part in tag.split(","))
+    try:
+        ds = read_header(path)
+    except Exception:
+        return ""
+    value = ds.get((group, element))
+    return "" if value is None or value.value is None else str(value.value)
+
+
+def _grouped_by_tags(files, file_value) -> list[tuple[str, str, str, tuple[str, ...]]]:
+    """``(series UID, kind, description, files)`` from the cached tags only."""
+    from theranostics.io.scan import SOP_CLASS_KIND
+
+    groups: dict[tuple[str, str], list[str]] = {}
+    descriptions: dict[tuple[str, str], str] = {}
+    for f in files:
+        uid = file_value(str(f), EXAMINE_TAGS["seriesInstanceUID"])
+        sop = file_value(str(f), EXAMINE_TAGS["sopClassUID"])
+        kind = (
+            SOP_CLASS_KIND.get(sop)
+            or (file_value(str(f), EXAMINE_TAGS["modality"]) or "UNKNOWN").upper()
+        )
+        key = (uid, kind)
+        groups.setdefault(key, []).append(str(f))
+        descriptions.setdefault(key, file_value(str(f), EXAMINE_TAGS["seriesDescription"]))
+    return [(uid, kind, descriptions[(uid, kind)], tuple(fs)) for (uid, kind), fs in groups.items()]
+
+
+def examine_files(
+    files: Sequence[str | Path], file_value: Callable[[str, str], str] | None = None
+) -> list[LoadableSeries]:
     """The NM reconstructions and PET series among ``files`` that we can load quantitatively.
+
+    Args:
+        files: the files of one candidate group (the DICOM browser's selection).
+        file_value: ``(path, "gggg,eeee") -> str`` as ``slicer.dicomDatabase.fileValue``.
+            With it, files are grouped and classified from :data:`EXAMINE_TAGS` and only the
+            first file of each NM/PET series is opened (its metadata decide warning and
+            confidence). Without it every header is read (headless callers).
 
     Confidence 0.6 beats Slicer's generic scalar-volume plugin (0.5) for these series, as
     PETDICOMExtension does for PET. Series with a problem the user should know about (no
     administration data, so no SUV) keep a lower confidence and a warning.
     """
+    if file_value is None:
+        candidates = [
+            (r.series_instance_uid, r.kind, r.description, r.files, r.headers)
+            for r in series_records(files)
+            if r.kind in QUANTITATIVE_KINDS
+        ]
+    else:
+        candidates = [
+            (uid, kind, description, group, (read_header(group[0]),))
+            for uid, kind, description, group in _grouped_by_tags(files, file_value)
+            if kind in QUANTITATIVE_KINDS
+        ]
     found = []
-    for record in series_records(files):
-        if record.kind not in QUANTITATIVE_KINDS:
-            continue
-        meta = image_metadata(record.headers, record.files, modality=record.kind)
+    for uid, kind, description, group, headers in candidates:
+        meta = image_metadata(headers, group[: len(headers)], modality=kind)
         warning = ""
         confidence = 0.6
-        if record.kind == "PT":
+        if kind == "PT":
             try:
                 suv_factors(meta)
             except InputError as exc:
@@ -81,8 +148,8 @@ def examine_files(files: Sequence[str | Path]) -> list[LoadableSeries]:
                 confidence = 0.55
         elif meta.quantity.units == "counts":
             warning = "SPECT in counts: give the calibration factor (cps/MBq) for Bq/mL"
-        name = f"{record.kind} {record.description or record.series_instance_uid}"
-        found.append(LoadableSeries(name, record.files, record.kind, confidence, warning))
+        name = f"{kind} {description or uid}"
+        found.append(LoadableSeries(name, tuple(group), kind, confidence, warning))
     return found
 
 
