@@ -57,8 +57,9 @@ _MASK_WORDS = {
 #: Organs whose imported mask can hold focal lesions: a candidate is the organ only when it
 #: covers at least this fraction of the mask (diffuse uptake), otherwise it is a lesion.
 ORGAN_WIDE = {"liver": 0.25, "spleen": 0.25, "brain": 0.25}
-#: Radius (mm) searched around a candidate's mirror image for its partner's uptake.
-MIRROR_RADIUS_MM = 15.0
+#: Radius (mm) searched around a candidate's mirror image for its partner's uptake (two
+#: voxels of a 9.6 mm PET: the pose of the patient is not exactly symmetric).
+MIRROR_RADIUS_MM = 20.0
 #: A candidate is "paired" when the uptake at its mirror image reaches this fraction of its
 #: own maximum (physiological organs are bilateral and symmetric; lesions rarely are).
 MIRROR_RATIO = 0.6
@@ -103,7 +104,7 @@ class CandidateFeatures:
         core_liver_fraction: fraction of the core in the CT liver.
         liver_coverage: region volume / liver volume (0 without liver).
         core_cavity_fraction: fraction of the core inside the cranial cavity.
-        mirror_ratio: highest uptake within 15 mm of the mirror image of the peak (across
+        mirror_ratio: highest uptake within 20 mm of the mirror image of the peak (across
             the spine's x, else the midline) over the candidate's maximum.
         gas_voxels_near: CT voxels below -300 HU, in the body and outside the lungs, within
             10 mm of the region (bowel gas).
@@ -402,6 +403,8 @@ def mask_organ_of(name: str, family: str) -> str | None:
     """The :data:`FAMILY_ORGANS` organ an imported mask name stands for, or None."""
     lower = name.lower()
     for organ in FAMILY_ORGANS[family]:
+        if organ == "kidney" and "adrenal" in lower:  # "adrenal" contains "renal"
+            continue
         if any(w in lower for w in _MASK_WORDS[organ]):
             return organ
     return None
