@@ -148,3 +148,29 @@ def test_reference_must_be_3d(mrml_scene):
     node = segmentation_node_from_masks({"A": blob(reference, (5, 5, 5), 2)}, mrml_scene)
     with pytest.raises(GeometryError):
         masks_from_segmentation_node(node, sitk.Image((4, 4), sitk.sitkUInt8))
+
+
+def test_a_closed_surface_segmentation_gives_its_mask_not_an_empty_one(mrml):
+    """Issue 14, defect 8: a segmentation held as closed surfaces (an imported RTSTRUCT, a
+    model) has no binary labelmap until one is created; reading it must convert first
+    (Libs/MRML/Core/vtkMRMLSegmentationNode.h, GetBinaryLabelmapRepresentation)."""
+    import numpy as np
+    import SimpleITK as sitk
+    import vtk
+    from TheranosticPlanningLib.segmentations import masks_from_segmentation_node
+
+    sphere = vtk.vtkSphereSource()
+    sphere.SetCenter(0.0, 0.0, 0.0)
+    sphere.SetRadius(20.0)
+    sphere.SetThetaResolution(64)
+    sphere.SetPhiResolution(64)
+    sphere.Update()
+    node = mrml.scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "surfaces")
+    node.SetSourceRepresentationToClosedSurface()
+    node.AddSegmentFromClosedSurfaceRepresentation(sphere.GetOutput(), "ball", [1.0, 0.0, 0.0])
+    reference = sitk.Image([40, 40, 40], sitk.sitkFloat32)
+    reference.SetSpacing((2.0, 2.0, 2.0))
+    reference.SetOrigin((-40.0, -40.0, -40.0))
+    mask = masks_from_segmentation_node(node, reference)["ball"]
+    volume_mm3 = float(sitk.GetArrayFromImage(mask).sum()) * 8.0
+    assert volume_mm3 == pytest.approx(4.0 / 3.0 * np.pi * 20.0**3, rel=0.03)

@@ -94,6 +94,7 @@ def masks_from_segmentation_node(node, reference: sitk.Image) -> dict[str, sitk.
     target = _oriented_geometry(reference)
     to_world = _linear_to_world(node)
     segmentation = node.GetSegmentation()
+    _ensure_binary_labelmaps(node, target)
     masks: dict[str, sitk.Image] = {}
     for index in range(segmentation.GetNumberOfSegments()):
         segment_id = segmentation.GetNthSegmentID(index)
@@ -111,6 +112,40 @@ def masks_from_segmentation_node(node, reference: sitk.Image) -> dict[str, sitk.
         mask.CopyInformation(reference)
         masks[segmentation.GetSegment(segment_id).GetName()] = mask
     return masks
+
+
+def _ensure_binary_labelmaps(node, target) -> None:
+    """Make sure every segment has a binary labelmap before it is read.
+
+    ``GetBinaryLabelmapRepresentation`` only copies an existing labelmap; a segmentation
+    held as closed surfaces (an imported RTSTRUCT, a model) has none, and the copy would be
+    empty ("If representation does not exist yet then CreateBinaryLabelmapRepresentation()
+    must be called before this method", Libs/MRML/Core/vtkMRMLSegmentationNode.h). When the
+    node names no reference geometry for the conversion, the reference grid is used, as
+    Slicer does for the segment editor's source volume.
+
+    Raises:
+        InputError: the conversion is not possible (no conversion path from the source
+            representation).
+    """
+    labelmap_name = slicer.vtkSegmentationConverter.GetBinaryLabelmapRepresentationName()
+    segmentation = node.GetSegmentation()
+    if segmentation.GetNumberOfSegments() == 0 or segmentation.ContainsRepresentation(
+        labelmap_name
+    ):
+        return
+    geometry = slicer.vtkSegmentationConverter.GetReferenceImageGeometryParameterName()
+    if not segmentation.GetConversionParameter(geometry):
+        segmentation.SetConversionParameter(
+            geometry, slicer.vtkSegmentationConverter.SerializeImageGeometry(target)
+        )
+    if not node.CreateBinaryLabelmapRepresentation():
+        raise InputError(
+            f"segmentation {node.GetName()!r} cannot be converted to a binary labelmap "
+            f"(its source representation is {segmentation.GetSourceRepresentationName()!r})",
+            path=node.GetName(),
+            fix="convert it to a binary labelmap in the Segmentations module",
+        )
 
 
 def segmentation_node_from_rtstruct(
