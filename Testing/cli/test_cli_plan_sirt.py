@@ -65,3 +65,55 @@ def test_plan_sirt_cli_refuses_without_a_normal_compartment(siemens_maa_dir, cap
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "no liver ROI" in err and "--normal-rest-of-body" in err
+
+
+# ------------------------------------------------------------------------------------------
+# From Slicer's files: SPECT volume + .seg.nrrd (real patient 2), planar lung shunt fraction
+
+
+@pytest.mark.slow
+def test_plan_sirt_cli_from_slicer_files(tmp_path, capsys):
+    from sirt_nrrd import SEG_2, SPECT_2, sirt_nrrd_dir
+
+    folder = sirt_nrrd_dir()
+    out = tmp_path / "plan"
+    argv = [
+        "plan-sirt",
+        str(folder / SPECT_2),
+        "--structures",
+        str(folder / SEG_2),
+        "--tumor",
+        "Tumor 1,Tumor 2",
+        "--perfused",
+        "perfused normal",
+        "--lung-shunt-fraction",
+        "0.05",
+        "--units",
+        "counts",
+        "--clip-negative",
+        "--target-tumor-Gy",
+        "150",
+        "--json",
+        "-o",
+        str(out),
+    ]
+    assert main(argv) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["lung_shunt_fraction"] == pytest.approx(0.05)
+    assert doc["tumor_to_normal_ratio"] > 2.0
+    assert set(doc["compartments"]) == {
+        "Tumor 1",
+        "Tumor 2",
+        "perfused normal",
+        "lung (planar LSF)",
+    }
+    assert doc["compartments"]["Tumor 1"]["tissue"] == "tumor"
+    assert doc["inputs"]["context"]["normal_role"] == "perfused"
+    assert load_plan(out / "plan.json").recommended_activity_GBq == doc["recommended_activity_GBq"]
+    dose = sitk.ReadImage(str(out / "predicted_dose.nrrd"))
+    assert dose.GetDirection()[8] == -1.0  # on the SPECT grid, third axis to -z
+    # ambiguous normal compartment and missing lung information are named errors (exit 2)
+    assert main([*argv[:6], "--lung-shunt-fraction", "0.05", "--units", "counts"]) == 2
+    assert "several segments could be it" in capsys.readouterr().err
+    assert main([*argv[:8], "--units", "counts", "--clip-negative"]) == 2
+    assert "--lung-shunt-fraction" in capsys.readouterr().err

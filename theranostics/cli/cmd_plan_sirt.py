@@ -26,11 +26,18 @@ def register(subparsers) -> None:
         "plan-sirt",
         help="90Y radioembolisation plan from a 99mTc-MAA SPECT/CT study",
         description="Partition-model, MIRD or BSA prescription of 90Y microspheres from an MAA "
-        "SPECT/CT folder with an RTSTRUCT; writes the plan JSON, the predicted dose map and a "
-        "table. See docs/planning-sirt.md.",
+        "SPECT/CT folder with an RTSTRUCT, or from a SPECT volume file (.nrrd/.nii, as 3D "
+        "Slicer saves it) with a .seg.nrrd segmentation; writes the plan JSON, the predicted "
+        "dose map and a table. See docs/planning-sirt.md.",
     )
-    p.add_argument("study_dir", help="folder with the NM (MAA SPECT), CT and RTSTRUCT series")
-    p.add_argument("--structures", help="RTSTRUCT file (default: the one in STUDY_DIR)")
+    p.add_argument(
+        "study_dir",
+        help="folder with the NM (MAA SPECT), CT and RTSTRUCT series, or a SPECT volume file",
+    )
+    p.add_argument(
+        "--structures",
+        help="RTSTRUCT file (default: the one in STUDY_DIR); with a SPECT file: the .seg.nrrd",
+    )
     p.add_argument(
         "--tumor",
         "--target",
@@ -40,7 +47,22 @@ def register(subparsers) -> None:
         metavar="NAME[,NAME...]",
         help="tumour ROI(s); repeat or separate by commas",
     )
-    p.add_argument("--lung", required=True, metavar="NAME", help="lung ROI")
+    p.add_argument("--lung", metavar="NAME", help="lung ROI/segment")
+    p.add_argument(
+        "--lung-shunt-fraction",
+        type=float,
+        metavar="F",
+        help="planar lung shunt fraction (0-1) when there is no lung segment (SPECT file only)",
+    )
+    p.add_argument("--units", help="SPECT file: voxel units when no sidecar says (counts)")
+    p.add_argument(
+        "--density-g-per-mL", type=float, default=1.03, help="SPECT file: tissue density (1.03)"
+    )
+    p.add_argument(
+        "--clip-negative",
+        action="store_true",
+        help="SPECT file: set negative voxels (reconstruction noise) to 0, with a note",
+    )
     normal = p.add_mutually_exclusive_group()
     normal.add_argument("--liver", metavar="NAME", help="liver ROI (normal = liver - tumours)")
     normal.add_argument("--perfused", metavar="NAME", help="perfused-volume ROI")
@@ -93,42 +115,18 @@ def _fmt(value) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from ..io.sidecar import write_image_with_sidecar
-    from ..planning.sirt import SirtLimits, save_plan
+    from ..planning.sirt import save_plan
     from ..planning.sirt_json import plan_table_rows
-    from ..planning.sirt_study import plan_sirt_study
-    from ..progress import TextProgressBar
 
     normal = args.liver or args.perfused or args.normal
     role = "liver" if args.liver else "perfused" if args.perfused else "normal"
     out = Path(args.output) if args.output else None
     if out is not None and out.exists() and not out.is_dir():
         raise InputError("output exists and is not a folder", path=out, tag="-o")
-    result = plan_sirt_study(
-        args.study_dir,
-        tumors=_names(args.tumor),
-        lung=args.lung,
-        normal=normal,
-        normal_role=role,
-        rest_of_body=args.normal_rest_of_body,
-        others=_names(args.other),
-        structures=args.structures,
-        lung_mass=args.lung_mass,
-        method=args.method,
-        target_tumor_Gy=args.target_tumor_Gy,
-        target_normal_Gy=args.target_normal_Gy,
-        target_perfused_Gy=args.target_perfused_Gy,
-        limits=SirtLimits(
-            lung_per_treatment_Gy=args.lung_limit_Gy,
-            lung_cumulative_Gy=args.lung_cumulative_limit_Gy,
-            previous_lung_Gy=args.previous_lung_Gy,
-            normal_Gy=args.normal_limit_Gy or None,
-        ),
-        height_m=args.height_m,
-        weight_kg=args.weight_kg,
-        bsa_formula=args.bsa_formula,
-        rounding_GBq=args.rounding_GBq,
-        progress=None if args.json else TextProgressBar(),
-    )
+    if Path(args.study_dir).is_file():
+        result = _plan_from_files(args, normal, role)
+    else:
+        result = _plan_from_study(args, normal, role)
     doc = result.plan.to_json()
     rows = plan_table_rows(doc)
     if out is not None:
@@ -157,3 +155,99 @@ def run(args: argparse.Namespace) -> int:
     if out is not None:
         print(f"written: {out / 'plan.json'}, {out / 'predicted_dose.nrrd'}, {out / 'plan.csv'}")
     return 0
+
+
+def _plan_from_study(args, normal, role):
+    """plan_sirt_study on a DICOM MAA SPECT/CT folder."""
+    from ..planning.sirt import SirtLimits
+    from ..planning.sirt_study import plan_sirt_study
+    from ..progress import TextProgressBar
+
+    if not args.lung:
+        raise InputError(
+            "a DICOM study needs the lung ROI",
+            path=args.study_dir,
+            tag="--lung",
+            fix="name the lung ROI (--lung NAME); --lung-shunt-fraction is for SPECT files",
+        )
+    if args.lung_shunt_fraction is not None:
+        raise InputError(
+            "--lung-shunt-fraction is for a SPECT volume file with a segmentation",
+            tag="--lung-shunt-fraction",
+            fix="use the lung ROI of the study (--lung NAME)",
+        )
+    return plan_sirt_study(
+        args.study_dir,
+        tumors=_names(args.tumor),
+        lung=args.lung,
+        normal=normal,
+        normal_role=role,
+        rest_of_body=args.normal_rest_of_body,
+        others=_names(args.other),
+        structures=args.structures,
+        lung_mass=args.lung_mass,
+        method=args.method,
+        target_tumor_Gy=args.target_tumor_Gy,
+        target_normal_Gy=args.target_normal_Gy,
+        target_perfused_Gy=args.target_perfused_Gy,
+        limits=SirtLimits(
+            lung_per_treatment_Gy=args.lung_limit_Gy,
+            lung_cumulative_Gy=args.lung_cumulative_limit_Gy,
+            previous_lung_Gy=args.previous_lung_Gy,
+            normal_Gy=args.normal_limit_Gy or None,
+        ),
+        height_m=args.height_m,
+        weight_kg=args.weight_kg,
+        bsa_formula=args.bsa_formula,
+        rounding_GBq=args.rounding_GBq,
+        progress=None if args.json else TextProgressBar(),
+    )
+
+
+def _plan_from_files(args, normal, role):
+    """plan_sirt_files on a SPECT volume file and a Slicer .seg.nrrd."""
+    from ..planning.sirt import SirtLimits
+    from ..planning.sirt_files import plan_sirt_files
+    from ..progress import TextProgressBar
+
+    if not args.structures:
+        raise InputError(
+            "a SPECT volume file needs its segmentation",
+            path=args.study_dir,
+            tag="--structures",
+            fix="give the .seg.nrrd with --structures",
+        )
+    if args.normal_rest_of_body:
+        raise InputError(
+            "--normal-rest-of-body needs the CT of a DICOM study",
+            tag="--normal-rest-of-body",
+            fix="name the normal segment (--normal/--perfused/--liver NAME)",
+        )
+    return plan_sirt_files(
+        args.study_dir,
+        args.structures,
+        tumors=_names(args.tumor),
+        normal=normal,
+        normal_role=role if normal else "normal",
+        lung=args.lung,
+        lung_shunt_fraction=args.lung_shunt_fraction,
+        others=_names(args.other),
+        units=args.units,
+        density_g_per_mL=args.density_g_per_mL,
+        clip_negative=args.clip_negative,
+        method=args.method,
+        target_tumor_Gy=args.target_tumor_Gy,
+        target_normal_Gy=args.target_normal_Gy,
+        target_perfused_Gy=args.target_perfused_Gy,
+        limits=SirtLimits(
+            lung_per_treatment_Gy=args.lung_limit_Gy,
+            lung_cumulative_Gy=args.lung_cumulative_limit_Gy,
+            previous_lung_Gy=args.previous_lung_Gy,
+            normal_Gy=args.normal_limit_Gy or None,
+        ),
+        height_m=args.height_m,
+        weight_kg=args.weight_kg,
+        bsa_formula=args.bsa_formula,
+        rounding_GBq=args.rounding_GBq,
+        progress=None if args.json else TextProgressBar(),
+    )

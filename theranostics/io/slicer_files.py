@@ -338,6 +338,26 @@ def segmentation_weights(
     return {s.name: out[s.name] for s in chosen if s.name in out}
 
 
+def label_occupancy(
+    labels: sitk.Image,
+    wanted: Mapping[str, int],
+    reference: sitk.Image,
+    *,
+    source: str = "labels",
+) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Occupancy arrays ``[k, j, i]`` on ``reference`` of the label values ``wanted``
+    (name -> value) of one label image on any grid, by the rule of :mod:`.masks`; and notes.
+
+    Raises:
+        InputError: an empty label. GeometryError: a label off the reference grid.
+    """
+    from .masks import _occupancy_from_labels
+
+    notes: list[str] = []
+    weights = _occupancy_from_labels(labels, dict(wanted), reference, Path(source), notes, False)
+    return weights, notes
+
+
 def segmentation_masks(
     source: str | Path | SlicerSegmentation,
     reference: sitk.Image | QuantitativeImage,
