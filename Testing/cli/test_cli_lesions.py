@@ -82,3 +82,65 @@ def test_response_between_two_images(tmp_path):
     statuses = sorted(r["status"] for r in csv.DictReader((out / "response.csv").open()))
     assert statuses == ["disappeared", "matched", "new"]
     assert result["registration"] == {"method": "none"}
+
+
+@pytest.mark.slow
+def test_default_lesions_set_physiological_uptake_aside(synthetic_study_small, tmp_path, capsys):
+    """Defaults on the small 68Ga-PSMA PET/CT: the CT of the study folder is found, glands,
+    kidneys and bladder are set aside (kept in the output with their organ), and an include
+    seed reports one of them as a lesion again."""
+    pet_dir = synthetic_study_small / "dicom" / "pet_planning"
+    out = tmp_path / "out"
+    assert main(["lesions", str(pet_dir), "--no-dicom", "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    summary = json.loads((out / "lesions.json").read_text())
+    physiology = summary["physiology"]
+    assert physiology["organ_source"] == "CT anatomy rules"
+    assert physiology["tracer_family"] == "psma"
+    assert sorted(physiology["physiological_organs"]) == [
+        "bladder", "kidney_left", "kidney_right", "parotid_left", "parotid_right",
+        "submandibular_left", "submandibular_right",
+    ]  # fmt: skip
+    assert "PERCIST" in physiology["floor"]["source"]
+    lesions = summary["biomarkers"]["total"]["lesion_count"]
+    assert lesions == len(json.loads((out / "lesions_labels.json").read_text()))
+    organ_names = json.loads((out / "physiological_labels.json").read_text())
+    assert len(organ_names) == 7 and any(n.endswith("kidney_left") for n in organ_names.values())
+    kidney = next(p for p in physiology["physiological"] if p["organ"] == "kidney_left")
+    seed = ",".join(str(c) for c in kidney["include_seed_lps_mm"])
+    assert f"--include-seed {seed}" in printed
+    again = tmp_path / "again"
+    assert (
+        main(["lesions", str(pet_dir), "--no-dicom", "--include-seed", seed, "-o", str(again)]) == 0
+    )
+    summary = json.loads((again / "lesions.json").read_text())
+    assert summary["biomarkers"]["total"]["lesion_count"] == lesions + 1
+    assert "kidney_left" not in summary["physiology"]["physiological_organs"]
+
+
+@pytest.mark.slow
+def test_bad_inputs_give_clear_errors_or_a_stated_fallback(synthetic_study_small, tmp_path, capsys):
+    from theranostics.io import read_image
+
+    image = write_pet(tmp_path / "pet.nrrd", [A, B], seed=1)
+    # PET without CT: stated fallback by default, error when the CT rules are asked for
+    assert main(["lesions", str(image), "-o", str(tmp_path / "a")]) == 0
+    assert "physiological uptake not recognised" in capsys.readouterr().err
+    summary = json.loads((tmp_path / "a" / "lesions.json").read_text())
+    assert summary["physiology"]["organ_source"].startswith("none")
+    assert main(["lesions", str(image), "--physiology", "ct", "-o", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert "needs the CT" in err and "--ct" in err
+    assert main(["lesions", str(image), "--physiology", "masks", "-o", str(tmp_path / "c")]) == 2
+    assert "--organs" in capsys.readouterr().err
+    # a CT that does not overlap the PET
+    ct = read_image(synthetic_study_small / "dicom" / "pet_planning" / "CT")
+    moved = sitk.Image(ct.image)
+    moved.SetOrigin([o + 3000.0 for o in ct.image.GetOrigin()])
+    far = tmp_path / "far_ct.nrrd"
+    write_image_with_sidecar(type(ct)(moved, ct.meta), far)
+    pet_dir = synthetic_study_small / "dicom" / "pet_planning"
+    code = main(["lesions", str(pet_dir), "--ct", str(far),
+                 "-o", str(tmp_path / "d")])  # fmt: skip
+    assert code == 2
+    assert "does not overlap" in capsys.readouterr().err
