@@ -188,3 +188,17 @@ def test_real_patient_1_per_segment_activity():
     parts = sum(s[n]["activity_MBq"] for n in s if n != "Liver")
     assert parts == pytest.approx(s["Liver"]["activity_MBq"], rel=0.01)
     assert r.results["tumor_to_normal_ratio"] > 5
+
+
+def test_clip_negative_noise(tmp_path):
+    def noisy(a):
+        a = a.copy()
+        a[0, 0, :4] = -50.0
+        return a
+
+    q, seg = _phantom(tmp_path, values=noisy)
+    with pytest.raises(QuantificationError, match="4 negative voxels"):
+        sirt_dosimetry(q, seg, decay_corrected_to_implantation=True)
+    r = sirt_dosimetry(q, seg, decay_corrected_to_implantation=True, clip_negative=True)
+    assert any("4 negative voxels" in n for n in r.results["notes"])
+    assert float(sitk.GetArrayViewFromImage(r.activity_MBq).min()) == 0.0

@@ -68,6 +68,11 @@ def register(subparsers) -> None:
     p.add_argument("--lung", action="append", metavar="NAME", help="lung segment(s)")
     p.add_argument("--density-g-per-mL", type=float, default=1.03, help="tissue density (1.03)")
     p.add_argument("--lung-density-g-per-mL", type=float, default=0.3, help="lung density (0.3)")
+    p.add_argument(
+        "--clip-negative",
+        action="store_true",
+        help="set negative voxels (reconstruction noise) to 0, with a note",
+    )
     p.add_argument("--planned-dose", help="MAA-predicted dose map (plan-sirt's predicted_dose)")
     p.add_argument(
         "--register", choices=("none", "rigid"), default="none", help="planned to delivered"
@@ -190,6 +195,7 @@ def run(args: argparse.Namespace) -> int:
         lung=_names(args.lung),
         density_g_per_mL=args.density_g_per_mL,
         lung_density_g_per_mL=args.lung_density_g_per_mL,
+        clip_negative=args.clip_negative,
         progress=bar,
     )
     if args.planned_dose:

@@ -343,6 +343,7 @@ def sirt_dosimetry(
     density_g_per_mL: float = DEFAULT_TISSUE_DENSITY_G_PER_ML,
     lung_density_g_per_mL: float = DEFAULT_LUNG_DENSITY_G_PER_ML,
     administered_activity_MBq: float | None = None,
+    clip_negative: bool = False,
     progress: ProgressCallback | None = None,
 ) -> SirtDosimetryResult:
     """90Y (or other permanent-implant) microsphere dosimetry of one image (module docstring).
@@ -363,6 +364,8 @@ def sirt_dosimetry(
         lung_density_g_per_mL: density of lung structures (no CT), g/mL.
         administered_activity_MBq: the prescribed/administered activity (reported with the
             fraction found in the field of view), overrides the metadata.
+        clip_negative: set negative voxels (reconstruction noise) to 0 with a note; without
+            it they are refused.
         progress: ``progress(fraction, message)`` callback.
 
     Raises:
@@ -380,6 +383,11 @@ def sirt_dosimetry(
             raise InputError(f"{name} {value!r} g/mL is not positive", tag=name, fix="give > 0")
     report(progress, 0.0, "activity at implantation")
     em = _nuclide(image, nuclide)
+    clip_note = None
+    if clip_negative:
+        from ..planning.sirt_files import clip_negative_voxels
+
+        image, clip_note = clip_negative_voxels(image)
     activity, timing = activity_at_implantation(
         image,
         em.half_life_s,
@@ -392,7 +400,7 @@ def sirt_dosimetry(
     report(progress, 0.1, "structures on the image grid")
     masks = resolve_masks(structures, image, structures=structure_names)
     roles, notes = structure_roles(masks.names, tumors=tumors, normal=normal, lung=lung)
-    notes = list(masks.notes) + notes
+    notes = list(masks.notes) + notes + ([clip_note] if clip_note else [])
     rho = np.full(activity.shape, float(density_g_per_mL))
     lung_names = [n for n, r in roles.items() if r == "lung"]
     for name in lung_names:
