@@ -101,7 +101,11 @@ def compute_dose(
         kernel = voxel_kernel(nuclide, voxel_mm, photons=photons, photon_extent_mm=photon_extent_mm)
         report(progress, 0.4, "convolution")
         dose = kernel_dose_Gy(
-            arr, kernel, photons=photons, dtype=np.float32 if float32 else np.float64
+            arr,
+            kernel,
+            photons=photons,
+            dtype=np.float32 if float32 else np.float64,
+            progress=scaled(progress, 0.4, 0.8),
         )
     if ct is not None:
         report(scaled(progress, 0.8, 0.95), 0.0, "density correction")

@@ -181,12 +181,12 @@ def write_all(
     files: dict[str, Path] = {}
     t0 = time.perf_counter()
     meta = loaded.time_points[0].spect.meta
-    for key, image, units, what in (
+    for index, (key, image, units, what) in enumerate((
         ("tia", result.tia_MBq_h, "MBq*h", "time-integrated activity per voxel"),
         ("dose", result.dose_Gy, "Gy", "absorbed dose"),
         ("bed", result.bed_Gy, "Gy", "biologically effective dose"),
-    ):
-        report(progress, 0.05, f"writing {what}")
+    )):  # fmt: skip
+        report(progress, 0.05 * index, f"writing {what}")
         qmeta = meta.replace(
             series_description=what,
             acquisition=AcquisitionInfo(),
@@ -196,6 +196,7 @@ def write_all(
         write_image_with_sidecar(QuantitativeImage(image, qmeta), out / f"{name}.nrrd")
         files[key] = out / f"{name}.nrrd"
     if result.dose_difference_Gy is not None:
+        report(progress, 0.2, "writing the dose difference map")
         qmeta = meta.replace(
             series_description="delivered minus planned dose",
             acquisition=AcquisitionInfo(),
@@ -209,7 +210,7 @@ def write_all(
     notes = result.results["notes"]
     t0 = time.perf_counter()
     if result.reference_ct_files:
-        report(progress, 0.3, "writing DICOM RT Dose, SEG and SR")
+        report(progress, 0.3, "writing DICOM RT Dose (absorbed dose)")
         nuclide = result.results["nuclide"]
         files["rtdose"] = write_rtdose(
             out / "RD_dose.dcm",
@@ -219,6 +220,7 @@ def write_all(
             dose_comment=f"{nuclide} post-therapy, {result.results['method']}",
             content_datetime=moment,
         )
+        report(progress, 0.37, "writing DICOM RT Dose (BED)")
         files["rtdose_bed"] = write_rtdose(
             out / "RD_bed.dcm",
             result.bed_Gy,
@@ -229,7 +231,7 @@ def write_all(
             series_number=401,
             content_datetime=moment,
         )
-        _write_seg_sr(result, out, files, moment, notes)
+        _write_seg_sr(result, out, files, moment, notes, progress)
     else:
         notes.append("no reference CT files: DICOM RT Dose, SEG and SR not written")
     timing["dicom_s"] = time.perf_counter() - t0
@@ -248,6 +250,7 @@ def write_all(
     files["csv"] = out / "results.csv"
     hashes = {}
     for p in inputs:
+        report(progress, 0.62, f"hashing the input {Path(p).name}")
         hashes[str(p)] = sha256_of(p)
     prov = result.results["provenance"]
     prov["input_sha256"] = hashes
@@ -270,13 +273,14 @@ def write_all(
     result.files = files
 
 
-def _write_seg_sr(result, out, files, moment, notes) -> None:
+def _write_seg_sr(result, out, files, moment, notes, progress=None) -> None:
     from ..io.seg_export import write_seg
     from ..io.sr_export import write_measurement_sr
 
     structures = result.results["structures"]
     masks = {n: m for n, m in result.masks.items() if n in structures}
     info = {n: {"category": structures[n]["category"]} for n in masks}
+    report(progress, 0.44, "writing DICOM SEG of the structures")
     seg = write_seg(
         out / "structures_seg.dcm",
         masks,
@@ -298,6 +302,7 @@ def _write_seg_sr(result, out, files, moment, notes) -> None:
     for n in measurements:
         measurements[n]["median_dose_Gy"] = float(structures[n]["dvh"]["median_Gy"])
         measurements[n]["max_dose_Gy"] = float(structures[n]["dvh"]["max_Gy"])
+    report(progress, 0.52, "writing DICOM SR of the structure doses")
     sr = write_measurement_sr(
         out / "dose_sr.dcm",
         seg,
