@@ -51,7 +51,8 @@ def test_tac_output_an_existing_folder_fails_before_any_work(tmp_path, capsys):
     folder = tmp_path / "record"
     folder.mkdir()
     started = time.perf_counter()
-    code = main(["tac", str(tmp_path / "no-study"), "--masks", "m.nrrd", "-o", str(folder)])
+    masks = _tia_file(tmp_path / "m.nrrd")
+    code = main(["tac", str(tmp_path), "--masks", str(masks), "-o", str(folder)])
     assert code == 2
     assert time.perf_counter() - started < 5.0
     err = capsys.readouterr().err
@@ -61,7 +62,8 @@ def test_tac_output_an_existing_folder_fails_before_any_work(tmp_path, capsys):
 def test_dosimetry_output_an_existing_file_fails_first(tmp_path, capsys):
     existing = tmp_path / "out"
     existing.write_text("not a folder")
-    code = main(["dosimetry", str(tmp_path), "--masks", "m.nrrd", "-o", str(existing), "--quiet"])
+    masks = _tia_file(tmp_path / "m.nrrd")
+    code = main(["dosimetry", str(tmp_path), "--masks", str(masks), "-o", str(existing)])
     assert code == 2
     err = capsys.readouterr().err
     assert "is a file, a folder is needed" in err and "[tag: -o]" in err
@@ -174,6 +176,25 @@ def test_a_bug_prints_one_line_and_a_log_with_the_traceback(tmp_path, capsys, mo
     assert "Traceback (most recent call last)" in logs[0].read_text()
 
 
+def test_missing_masks_file_fails_before_the_study_is_loaded(tmp_path, capsys):
+    started = time.perf_counter()
+    code = main(["tac", str(tmp_path), "--masks", str(tmp_path / "none.nrrd")])
+    assert code == 2 and time.perf_counter() - started < 5.0
+    err = capsys.readouterr().err
+    assert "none.nrrd: file not found (no such file or folder) [tag: --masks]" in err
+
+
+def test_negative_threshold_and_zero_calibration_are_refused_first(tmp_path, capsys):
+    image = _tia_file(tmp_path / "pet.nrrd")
+    code = main(["lesions", str(image), "--threshold", "-1", "-o", str(tmp_path / "o")])
+    assert code == 2
+    assert "--threshold is -1; it cannot be negative" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+    code = main(["tac", str(tmp_path), "--masks", str(image), "--calibration-cps-per-MBq", "0"])
+    assert code == 2
+    assert "must be greater than 0" in capsys.readouterr().err
+
+
 def test_missing_input_file_is_a_clean_error(tmp_path, capsys):
     code = main(
         ["dose", "--tia", str(tmp_path / "none.nrrd"), "--nuclide", "Lu-177", "-o", "x.nrrd"]
@@ -186,7 +207,8 @@ def test_missing_input_file_is_a_clean_error(tmp_path, capsys):
 def test_folder_command_output_paths_name_the_final_folder(tmp_path, capsys, monkeypatch):
     parser = cli_main.build_parser()
     out = tmp_path / "resp"
-    args = parser.parse_args(["response", "a", "b", "-o", str(out)])
+    a, b = _tia_file(tmp_path / "a.nrrd"), _tia_file(tmp_path / "b.nrrd")
+    args = parser.parse_args(["response", str(a), str(b), "-o", str(out)])
 
     def writes(a):
         folder = Path(a.output)
@@ -195,7 +217,7 @@ def test_folder_command_output_paths_name_the_final_folder(tmp_path, capsys, mon
         return 0
 
     monkeypatch.setattr(cli_main, "build_parser", lambda: _Fixed(parser, args, writes))
-    assert main(["response", "a", "b", "-o", str(out)]) == 0
+    assert main(["response", str(a), str(b), "-o", str(out)]) == 0
     printed = capsys.readouterr().out
     assert f"written to {out}" in printed and ".partial-" not in printed
     assert json.loads((out / "response.json").read_text())["written"] == str(out / "x.csv")

@@ -70,7 +70,7 @@ def test_gamma_text_local(tmp_path, capsys):
     "args, message",
     [
         (["missing.nrrd", "REF"], "file not found"),
-        (["REF", "REF", "--dta-mm", "0"], "dta_mm"),
+        (["REF", "REF", "--dta-mm", "0"], "--dta-mm is 0"),
         (["REF", "FAR"], "inside the evaluated dose grid"),
     ],
 )

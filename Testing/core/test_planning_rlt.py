@@ -7,6 +7,7 @@ import math
 
 import pytest
 
+from theranostics.errors import OptionError
 from theranostics.planning.rlt import plan_rlt
 from theranostics.planning.rlt_inputs import StructureInput
 from theranostics.radiobiology import (
@@ -116,10 +117,23 @@ def test_limit_already_exceeded_gives_zero_not_negative():
     assert plan.max_activity_per_cycle_GBq == 0.0
     assert plan.max_activity_per_cycle_unrounded_GBq == 0.0
     assert plan.binding_constraint == "kidney"
-    assert any("already reached" in n for n in plan.notes)
+    assert any(
+        "kidney has already received 41 Gy BED, at or over its limit of 40 Gy (by 1 Gy)" in n
+        for n in plan.notes
+    )
     assert plan.structure("kidney").margin_Gy == pytest.approx(-1.0)
     searched = plan_rlt([oar("kidney", 0.6, 40.0, previous_bed_Gy=40.0)])
     assert searched.cycles == 0 and searched.max_activity_per_cycle_GBq == 0.0
+    # the "not even one cycle of the standard activity" note would mislead here
+    assert not any("not even one cycle" in n for n in searched.notes)
+    assert any("at or over its limit" in n for n in searched.notes)
+
+
+def test_contradictory_cycle_options_are_refused():
+    with pytest.raises(OptionError, match="8 cycles were asked for with at most 2"):
+        plan_rlt([oar("kidney", 0.6, 40.0)], cycles=8, max_cycles=2)
+    plan = plan_rlt([oar("kidney", 0.6, 40.0)], cycles=2, max_cycles=2)
+    assert plan.cycles == 2
 
 
 def test_rounding_is_down_and_never_exceeds_limits():

@@ -53,6 +53,9 @@ def write_image_atomically(image, path: str) -> None:
     os.close(fd)
     try:
         sitk.WriteImage(image, tmp, useCompression=True)
+        from ..io.output_dir import file_mode
+
+        os.chmod(tmp, file_mode())  # mkstemp gives 0600
         os.replace(tmp, p)
     finally:
         if os.path.exists(tmp):

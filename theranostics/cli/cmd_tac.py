@@ -75,6 +75,9 @@ def write_json_atomically(data: dict, path: str | Path) -> None:
     try:
         with os.fdopen(fd, "w") as handle:
             json.dump(data, handle, indent=1, allow_nan=True)
+        from ..io.output_dir import file_mode
+
+        os.chmod(tmp, file_mode())  # mkstemp gives 0600
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -62,6 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Radiopharmaceutical therapy imaging and dosimetry, headless.",
     )
     parser.add_argument("--version", action="version", version=f"theranostics {__version__}")
+    parser.add_argument(
+        "--uid-root",
+        default=None,
+        help="UID root of your organisation for the DICOM objects written (RT Dose, SEG, SR); "
+        "default: 2.25 UUID-derived UIDs. UIDs are derived from the inputs and parameters, so "
+        "a rerun gives the same UIDs (also $THERANOSTICS_UID_ROOT)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in SUBCOMMAND_MODULES:
@@ -169,6 +176,47 @@ def check_numeric_options(args: argparse.Namespace) -> None:
                     tag=option,
                     fix="give 0 or a positive value",
                 )
+
+
+#: Input paths of each command (argparse dests) that must exist before any computation.
+INPUT_OPTIONS = {
+    "inspect": ("path",),
+    "suv": ("path",),
+    "dose": ("tia", "ct"),
+    "tac": ("study", "masks", "names", "recovery_table"),
+    "tia": ("study",),
+    "dosimetry": ("study_dir", "masks", "names", "plan", "planned_dose"),
+    "lesions": ("input", "exclude_organs", "liver_mask"),
+    "response": ("baseline", "followup", "baseline_labels", "followup_labels"),
+    "plan-rlt": ("from_dosimetry",),
+    "plan-sirt": ("study_dir",),
+    "gamma": ("reference", "evaluated"),
+}
+
+
+def check_input_options(args: argparse.Namespace) -> None:
+    """Input files and folders named on the command line must exist (checked first)."""
+    for dest in INPUT_OPTIONS.get(args.command, ()):
+        value = getattr(args, dest, None)
+        if not isinstance(value, (str, Path)) or not value:
+            continue
+        if not Path(value).exists():
+            tag = dest.upper() if dest in _POSITIONAL else f"--{dest.replace('_', '-')}"
+            raise InputError(
+                "file not found (no such file or folder)", path=value, tag=tag, fix="check the path"
+            )
+
+
+_POSITIONAL = (
+    "path",
+    "input",
+    "study",
+    "study_dir",
+    "reference",
+    "evaluated",
+    "baseline",
+    "followup",
+)
 
 
 def check_output_option(args: argparse.Namespace) -> None:
@@ -293,7 +341,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "uid_root", None):
+            from ..io.export_common import set_uid_root
+
+            set_uid_root(args.uid_root)
         check_numeric_options(args)
+        check_input_options(args)
         check_output_option(args)
         if OUTPUT_OPTIONS.get(args.command, ("", ""))[1] == "folder" and getattr(
             args, OUTPUT_OPTIONS[args.command][0], None
@@ -326,6 +379,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:  # a bug: one line here, the traceback in a log file
         return _unexpected(args.command, argv, exc)
+    finally:
+        if getattr(args, "uid_root", None):  # main() may run again in the same process
+            from ..io.export_common import set_uid_root
+
+            set_uid_root(None)
 
 
 def _unexpected(command: str, argv, exc: BaseException) -> int:

@@ -3,6 +3,10 @@ saving, DICOM date/time strings and reading the headers of the files an object r
 
 UIDs are derived from the content they identify (a name-based UUID under ``2.25``, DICOM
 PS3.5 B.2), never from the clock or a random source, so the same input gives the same UIDs.
+A site with its own UID root (registered with ISO/ANSI or from a vendor) sets it with
+:func:`set_uid_root` (CLI: ``theranostics --uid-root ROOT ...``, or the environment variable
+``THERANOSTICS_UID_ROOT``); the UIDs are then ``ROOT.`` followed by decimal digits of the same
+SHA-256 digest, cut to the 64 characters DICOM allows (PS3.5 9.1). See docs/ingest.md.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import re
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -24,16 +29,57 @@ from ..errors import InputError, NotDicomError
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://theranostics/dicom-export")
 
 
+_UID_ROOT: str | None = None
+_ROOT_PATTERN = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
+
+
+def check_uid_root(root: str) -> str:
+    """Validate a UID root: digits and dots, no leading zeros, at most 40 characters (so
+    that at least 23 digits of the derived part remain within the 64 allowed).
+
+    Raises:
+        InputError: not a valid root.
+    """
+    root = str(root).strip().rstrip(".")
+    if not _ROOT_PATTERN.match(root) or len(root) > 40:
+        raise InputError(
+            f"UID root {root!r} is not a DICOM UID root (digits and dots, no leading zeros, "
+            "at most 40 characters)",
+            tag="--uid-root",
+            fix="give your organisation's registered root, e.g. 1.2.826.0.1.3680043.10.1234",
+        )
+    return root
+
+
+def set_uid_root(root: str | None) -> None:
+    """Use ``root`` for every UID derived from now on (``None``: the ``2.25`` UUID form)."""
+    global _UID_ROOT
+    _UID_ROOT = None if root is None else check_uid_root(root)
+
+
+def uid_root() -> str | None:
+    """The UID root in use: :func:`set_uid_root`, else $THERANOSTICS_UID_ROOT, else None."""
+    if _UID_ROOT is not None:
+        return _UID_ROOT
+    env = os.environ.get("THERANOSTICS_UID_ROOT")
+    return check_uid_root(env) if env else None
+
+
 def derived_uid(*parts: object) -> str:
     """A UID derived from ``parts`` (strings, numbers or bytes): ``2.25.`` followed by the
-    integer of a version 5 UUID of their SHA-256 digest (DICOM PS3.5 B.2). The same parts
-    always give the same UID."""
+    integer of a version 5 UUID of their SHA-256 digest (DICOM PS3.5 B.2), or, with a site
+    root (:func:`set_uid_root`), the root followed by the digest's decimal digits. The same
+    parts (and root) always give the same UID."""
     digest = hashlib.sha256()
     for part in parts:
         data = part if isinstance(part, bytes | bytearray) else str(part).encode("utf-8")
         digest.update(len(data).to_bytes(8, "little"))
         digest.update(data)
-    return f"2.25.{uuid.uuid5(_NAMESPACE, digest.hexdigest()).int}"
+    root = uid_root()
+    if root is None:
+        return f"2.25.{uuid.uuid5(_NAMESPACE, digest.hexdigest()).int}"
+    digits = str(int.from_bytes(digest.digest(), "big"))
+    return f"{root}.{digits[: 64 - len(root) - 1].lstrip('0') or '1'}"
 
 
 def dicom_date_time(moment: datetime) -> tuple[str, str]:

@@ -280,6 +280,9 @@ def write_image_with_sidecar(qimage: QuantitativeImage, path: str | Path) -> Pat
     try:
         sitk.WriteImage(qimage.image, tmp_image, True)
         tmp_side.write_text(json.dumps(metadata_to_sidecar(qimage.meta), indent=2))
+        from .output_dir import file_mode
+
+        os.chmod(tmp_image, file_mode())  # mkstemp gives 0600; the usual mode, like the JSON
         os.replace(tmp_image, path)
         os.replace(tmp_side, side)
     finally:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from .. import __version__
-from ..errors import InputError
+from ..errors import InputError, OptionError
 from ..nuclides import get_nuclide
 from . import rlt_model as m
 from .rlt_inputs import StructureInput, normalise_name, validate_structure
@@ -266,6 +266,13 @@ def plan_rlt(
         seen.add(normalise_name(s.name))
     cycles = _int_option(cycles, "cycles")
     max_cycles = _int_option(max_cycles, "max_cycles")
+    if cycles is not None and max_cycles is not None and cycles > max_cycles:
+        raise OptionError(
+            f"{cycles} cycles were asked for with at most {max_cycles} cycles",
+            tag="--cycles / --max-cycles",
+            fix="give one of them: --cycles N plans N cycles, --max-cycles bounds the search "
+            "for the number of cycles",
+        )
     step = _positive(activity_step_GBq, "activity_step_GBq")
     std = _positive(standard_activity_GBq, "standard_activity_GBq")
     k = float(confidence_k)
@@ -288,6 +295,15 @@ def plan_rlt(
             fix="add a kidney or bone-marrow OAR, or give --limit-bed-Gy NAME=VALUE",
         )
     out_notes = list(notes)
+    over = [x for x in limited if x.previous >= x.r.constraint.limit_Gy]
+    for x in over:
+        c = x.r.constraint
+        what = "BED" if c.quantity == "bed" else "absorbed dose"
+        out_notes.append(
+            f"{x.r.input.name} has already received {x.previous:g} Gy {what}, at or over its "
+            f"limit of {c.limit_Gy:g} Gy (by {x.previous - c.limit_Gy:g} Gy): no further "
+            "activity can be given"
+        )
     if cycles is not None:
         mode, n_cycles, n_pred = "activity-for-cycles", cycles, cycles
     else:
@@ -301,7 +317,7 @@ def plan_rlt(
         ]
         n_cycles = min(per_organ) if max_cycles is None else min([*per_organ, max_cycles])
         n_pred = max(n_cycles, 1)
-        if n_cycles == 0:
+        if n_cycles == 0 and not over:
             out_notes.append(
                 f"not even one cycle of {std} GBq keeps every limit: the activity given is the "
                 "largest single cycle"
@@ -312,7 +328,7 @@ def plan_rlt(
     a_raw = activities[ib]
     a_sd = binding.max_activity_sd(n_pred)
     a_plan = m.floor_to_step(a_raw, step)
-    if a_raw <= 0:
+    if a_raw <= 0 and not over:
         out_notes.append(
             f"the limit of {binding.r.input.name!r} is already reached by earlier cycles: "
             "no further activity can be given"

@@ -24,6 +24,7 @@ Steps (see ``docs/time-activity.md``):
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from ..errors import InputError, NuclideError, TimingError
+from ..errors import InputError, NuclideError, PhysicsError, TimingError
 from ..image import QuantitativeImage
 from ..metadata import AcquisitionInfo, ImageMetadata, QuantityInfo
 from ..progress import ProgressCallback, report, scaled
@@ -173,6 +174,7 @@ def prepare_study(
     else:
         loaded = study
         notes.extend(str(p) for p in getattr(loaded, "problems", ()))
+        notes.extend(time_label_notes(loaded.time_points))
         if len(loaded.time_points) == 0:
             raise TimingError("the study has no SPECT time point", fix="check the study folder")
         t0 = time.perf_counter()
@@ -458,6 +460,15 @@ def run_structure_kinetics(
         raise first_error
     for name, message in failed.items():
         notes.append(f"{name}: not fitted ({message})")
+    notes.extend(tac_shape_notes(results, relative_sd))
+    notes.extend(
+        tia_bound_notes(
+            {name: r.tia_MBq_h for name, r in results.items()},
+            prepared.reference_meta.administration.activity_MBq,
+            prepared.physical_half_life_h,
+            calibration_cps_per_MBq=calibration_cps_per_MBq,
+        )
+    )
     if calibration_rel_sd == 0:
         notes.append("calibration uncertainty not given: the budget holds the fit only")
     timing["fit_s"] = time.perf_counter() - t0
@@ -512,6 +523,126 @@ class VoxelTiaMap:
             "parameters": dict(self.parameters),
             "timing_s": dict(self.timing_s),
         }
+
+
+#: A structure's TIA may exceed A0 / lambda_phys by this factor before it is refused (beyond
+#: the calibration and partial-volume uncertainty of quantitative SPECT, 10-30 %, MIRD 23).
+TIA_BOUND_FACTOR = 1.5
+
+
+def tia_bound_notes(
+    tia_MBq_h: dict[str, float],
+    administered_MBq: float | None,
+    physical_half_life_h: float,
+    *,
+    calibration_cps_per_MBq: float | None = None,
+) -> list[str]:
+    """Physics sanity of structure TIAs: no activity can give more than A0 x the physical
+    mean life T1/2 / ln 2 (all of it staying forever, decaying only physically).
+
+    Returns notes when the sum over all structures exceeds that bound (overlapping masks
+    can do that too); raises when one structure exceeds it by :data:`TIA_BOUND_FACTOR`,
+    which only a wrong calibration or activity can give.
+
+    Raises:
+        PhysicsError: a structure's TIA above ``TIA_BOUND_FACTOR`` x A0 x T1/2 / ln 2.
+    """
+    if not administered_MBq or not tia_MBq_h or not physical_half_life_h:
+        return []
+    bound = administered_MBq * physical_half_life_h / math.log(2.0)
+    worst = max(tia_MBq_h, key=lambda n: tia_MBq_h[n])
+    if tia_MBq_h[worst] > TIA_BOUND_FACTOR * bound:
+        raise PhysicsError(
+            f"structure {worst!r} has a TIA of {tia_MBq_h[worst]:.4g} MBq·h, "
+            f"{tia_MBq_h[worst] / bound:.3g} times what {administered_MBq:g} MBq can give "
+            f"at most (A0 x T1/2 / ln 2 = {bound:.4g} MBq·h)",
+            tag="--calibration-cps-per-MBq"
+            if calibration_cps_per_MBq is not None
+            else "RadionuclideTotalDose (0018,1074)",
+            fix="check the calibration factor (cps/MBq) and the administered activity"
+            + (
+                f" (calibration given: {calibration_cps_per_MBq:g})"
+                if calibration_cps_per_MBq
+                else ""
+            ),
+        )
+    notes = []
+    total = float(sum(tia_MBq_h.values()))
+    if total > bound:
+        notes.append(
+            f"the TIA of all structures together ({total:.4g} MBq·h) exceeds what the "
+            f"administered {administered_MBq:g} MBq can give ({bound:.4g} MBq·h = A0 x "
+            "T1/2 / ln 2): overlapping masks, or a calibration or activity that is too high"
+        )
+    for name, value in tia_MBq_h.items():
+        if bound < value <= TIA_BOUND_FACTOR * bound:
+            notes.append(
+                f"{name}: TIA {value:.4g} MBq·h exceeds A0 x T1/2 / ln 2 = {bound:.4g} MBq·h "
+                "(possible only within the calibration uncertainty): check the calibration"
+            )
+    return notes
+
+
+def tac_shape_notes(results: dict, relative_sd: float) -> list[str]:
+    """Flag curves that contradict their model or the acquisition order.
+
+    - times not strictly increasing (the TAC order contradicts the acquisition times);
+    - a mono-exponential fit of data that rise between time points by more than three
+      standard deviations (the model can only decrease);
+    - activity still rising at the last time point (the tail extrapolation is uncertain).
+    """
+    notes: list[str] = []
+    margin = 3.0 * max(relative_sd, 0.01)
+    for name, r in results.items():
+        t = np.asarray(r.tac.times_h, dtype=float)
+        a = np.asarray(r.fit.activities_MBq, dtype=float)
+        if t.size > 1 and np.any(np.diff(t) <= 0):
+            notes.append(
+                f"{name}: time points are not in increasing order ({list(t)} h): the "
+                "curve's order contradicts the acquisition times"
+            )
+            continue
+        rises = [i for i in range(len(a) - 1) if a[i] > 0 and a[i + 1] > a[i] * (1.0 + margin)]
+        if rises and r.fit.model == "mono-exp":
+            i = rises[0]
+            notes.append(
+                f"{name}: activity rises from {a[i]:.3g} MBq at {t[i]:g} h to "
+                f"{a[i + 1]:.3g} MBq at {t[i + 1]:g} h, which the mono-exponential model "
+                "cannot follow: consider uptake-washout or check the time points"
+            )
+        elif rises and rises[-1] == len(a) - 2:
+            notes.append(
+                f"{name}: activity still rises at the last time point ({t[-1]:g} h): the "
+                "extrapolated tail is uncertain"
+            )
+    return notes
+
+
+def time_label_notes(time_points) -> list[str]:
+    """Session labels (folder or series names such as ``spect_024h``) that contradict the
+    acquisition times; the acquisition times are what the curves use."""
+    import re
+
+    notes = []
+    pattern = re.compile(r"(?<![0-9.])(\d+(?:\.\d+)?)\s*h(?:ours?)?(?![a-z])", re.IGNORECASE)
+    for tp in time_points:
+        if tp.time_h is None:
+            continue
+        files = getattr(getattr(tp.spect, "meta", None), "source_files", ()) or ()
+        labels = [parent.name for parent in list(Path(files[0]).parents)[:3]] if files else []
+        found = [(name, pattern.search(name)) for name in labels]
+        found = [(name, m) for name, m in found if m]
+        if not found:
+            continue
+        label, match = found[0]
+        said = float(match.group(1))
+        if abs(said - tp.time_h) > max(1.0, 0.25 * tp.time_h):
+            notes.append(
+                f"session folder {label!r} says {said:g} h but its acquisition is "
+                f"{tp.time_h:.1f} h after the administration: the names contradict the "
+                "acquisition times (the times are used; are two sessions swapped?)"
+            )
+    return notes
 
 
 def _above_physical_maximum(tia: np.ndarray, prepared: PreparedStudy) -> int:
