@@ -444,6 +444,7 @@ def run_dosimetry(
             planned_levels_Gy={
                 r["structure"]: r["planned_at_given_activity_Gy"] for r in comparison
             },
+            progress=scaled(progress, 0.88, 0.9),
         )
         gamma, difference, dvh_comparison, tolerances, resolution = verification
         if resolution.get("note"):
@@ -557,7 +558,7 @@ def _read_planned_dose(path) -> sitk.Image:
         raise InputError(f"cannot read the planned dose ({exc})", path=p) from None
 
 
-def _gamma(planned: sitk.Image, delivered: sitk.Image, criteria) -> dict:
+def _gamma(planned: sitk.Image, delivered: sitk.Image, criteria, progress=None) -> dict:
     """Global and local 3D gamma of the delivered dose against the planned map (reference),
     on their own grids (:func:`theranostics.verify.gamma.gamma_index`)."""
     from ..verify.gamma import gamma_index
@@ -571,8 +572,9 @@ def _gamma(planned: sitk.Image, delivered: sitk.Image, criteria) -> dict:
             dta_mm=dta_mm,
             cutoff_percent=cutoff,
             local=kind == "local",
+            progress=scaled(progress, 0.5 * n, 0.5 * (n + 1)),
         ).to_json()
-        for kind in ("global", "local")
+        for n, kind in enumerate(("global", "local"))
     }
 
 
@@ -591,6 +593,7 @@ def _verify_against_map(
     pv_fwhm_mm: float | None,
     gamma_criteria,
     planned_levels_Gy: dict[str, float] | None = None,
+    progress: ProgressCallback | None = None,
 ):
     """Gamma, difference map, DVH comparison and tolerance table of the delivered dose
     against a planned map, in the chosen comparison mode.
@@ -622,7 +625,7 @@ def _verify_against_map(
         mode=mode,
     )
     info = dict(matched.info)
-    gamma = _gamma(matched.planned, matched.delivered, gamma_criteria)
+    gamma = _gamma(matched.planned, matched.delivered, gamma_criteria, scaled(progress, 0.0, 0.9))
     planned = sitk.GetArrayFromImage(matched.planned)
     delivered = sitk.GetArrayFromImage(matched.delivered)
     difference = _image(delivered - planned, delivered_map)
