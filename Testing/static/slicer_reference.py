@@ -75,3 +75,8 @@ def normalise(name: str) -> str:
     import re
 
     return re.sub(r"[-_.]+", "-", name).lower()
+
+
+#: ``cmake_minimum_required`` of Slicer 5.12's extension template
+#: (``Utilities/Templates/Extensions/Default/CMakeLists.txt``).
+TEMPLATE_CMAKE_MINIMUM = "3.28.0...3.28.0"
