@@ -1,4 +1,5 @@
-"""Report charts (SVG) and dose overlays (PNG): geometry of what is drawn, not pixels."""
+"""Report figures (matplotlib SVG) and dose overlays (PNG): what is drawn, read back from the
+SVG and the figure data, not pixels."""
 
 from __future__ import annotations
 
@@ -10,8 +11,21 @@ import zlib
 import numpy as np
 import pytest
 
-from theranostics.report.charts import Series, line_chart_svg, nice_ticks
+from theranostics.report.charts import (
+    DvhCurve,
+    ImagePanel,
+    TacPanel,
+    dose_panels_svg,
+    dvh_chart_svg,
+    dvh_x_limit,
+    figure_svg,
+    isodose_levels_Gy,
+    tac_small_multiples_svg,
+    use_log_scale,
+)
 from theranostics.report.overlay import dose_overlay_png, hottest_slice, isodose_levels
+
+SVG = "{http://www.w3.org/2000/svg}"
 
 
 def _decode_png(data: bytes) -> np.ndarray:
@@ -32,58 +46,83 @@ def _decode_png(data: bytes) -> np.ndarray:
     return rows[:, 1:].reshape(height, width, 3)
 
 
-def test_nice_ticks_cover_the_range_with_round_steps():
-    ticks = nice_ticks(0.0, 168.0)
-    assert ticks[0] <= 0.0 and ticks[-1] >= 168.0
-    steps = np.diff(ticks)
-    assert np.allclose(steps, steps[0])
-    mantissa = steps[0] / 10 ** np.floor(np.log10(steps[0]))
-    assert round(mantissa, 6) in (1, 2, 2.5, 5, 10)
+def _texts(svg: str) -> list[str]:
+    root = ET.fromstring(svg)  # well-formed XML
+    assert root.tag == f"{SVG}svg"
+    return ["".join(t.itertext()) for t in root.iter(f"{SVG}text")]
 
 
-def test_chart_is_valid_svg_and_places_points_on_the_axes():
-    t = [0.0, 50.0, 100.0]
-    svg = line_chart_svg(
-        [Series("kidney", t, [0.0, 50.0, 100.0], kind="points")],
-        title="TAC",
-        x_label="time (h)",
-        y_label="activity (MBq)",
-        x_range=(0.0, 100.0),
-        y_range=(0.0, 100.0),
-    )
-    root = ET.fromstring(svg)
-    circles = [e for e in root.iter() if e.tag.endswith("circle")]
-    cx = [float(c.get("cx")) for c in circles]
-    cy = [float(c.get("cy")) for c in circles]
-    # equal steps in data are equal steps on screen; y grows downwards on screen
-    assert cx[1] - cx[0] == pytest.approx(cx[2] - cx[1], abs=0.2)
-    assert cy[0] > cy[1] > cy[2]
-    assert "time (h)" in svg and "activity (MBq)" in svg
+def _tac(name, scale=1.0):
+    t = np.array([4.0, 24.0, 96.0, 168.0])
+    a = scale * 100.0 * np.exp(-np.log(2) / 50.0 * t)
+    grid = np.linspace(0, 190, 50)
+    y = scale * 100.0 * np.exp(-np.log(2) / 50.0 * grid)
+    return TacPanel(name, t, a, 0.05 * a, grid, y, 0.9 * y, 1.1 * y, "mono-exponential")
 
 
-def test_log_axis_drops_non_positive_values_and_draws_bands():
-    svg = line_chart_svg(
+def test_tac_small_multiples_one_panel_per_structure_with_labels():
+    svg = tac_small_multiples_svg([_tac("kidney_left"), _tac("liver", 3.0), _tac("spleen")])
+    texts = _texts(svg)
+    for name in ("kidney_left", "liver", "spleen"):
+        assert name in texts
+    assert "activity (MBq)" in texts and "time after administration (h)" in texts
+    assert "measured ± u" in texts and "mono-exponential" in texts
+    # deterministic: the same data give the same SVG (no date, fixed ids)
+    assert svg == tac_small_multiples_svg([_tac("kidney_left"), _tac("liver", 3.0), _tac("spleen")])
+    with pytest.raises(ValueError, match="no time-activity"):
+        tac_small_multiples_svg([])
+
+
+def test_log_scale_only_where_the_data_span_a_decade():
+    assert use_log_scale([100.0, 50.0, 8.0])
+    assert not use_log_scale([100.0, 60.0, 30.0])
+    assert not use_log_scale([0.0, -1.0, 5.0])
+
+
+def test_dvh_chart_axis_fitted_to_the_data():
+    dose = np.linspace(0, 100, 201)
+    low = DvhCurve("kidney", dose, np.clip(100 * (1 - (dose - 3) / 2), 0, 100))  # 3-5 Gy
+    high = DvhCurve("lesion", dose, np.clip(100 * (1 - (dose - 10) / 4), 0, 100))  # 10-14 Gy
+    assert dvh_x_limit([low]) == pytest.approx(1.05 * 5.0, abs=0.5)
+    assert dvh_x_limit([low, high]) == pytest.approx(1.05 * 14.0, abs=0.5)
+    svg = dvh_chart_svg([low, high], title="Cumulative DVH")
+    texts = _texts(svg)
+    assert "Cumulative DVH" in texts and "kidney" in texts and "lesion" in texts
+    assert "absorbed dose (Gy)" in texts
+    with pytest.raises(ValueError, match="no DVH"):
+        dvh_chart_svg([], title="x")
+
+
+def test_dose_panels_have_a_colour_bar_in_Gy_and_an_isodose_legend():
+    y, x = np.mgrid[0:40, 0:40]
+    dose = np.clip(10.0 * (1 - np.hypot(x - 20, y - 20) / 15.0), 0, None)
+    ct = np.zeros_like(dose)
+    svg = dose_panels_svg(
         [
-            Series(
-                "fit", [0, 10, 20], [100, 10, 1], band_low=[90, 9, 0.9], band_high=[110, 11, 1.1]
-            ),
-            Series("data", [0, 10, 20], [0.0, 10, 1], kind="points"),
+            ImagePanel("axial", dose, (0, 80, 80, 0), background=ct),
+            ImagePanel("MIP", dose, (0, 80, 0, 80), isodose=False),
         ],
-        title="log",
-        x_label="t",
-        y_label="A",
-        y_log=True,
+        dose_max_Gy=10.0,
     )
-    root = ET.fromstring(svg)
-    assert len([e for e in root.iter() if e.tag.endswith("circle")]) == 2
-    assert len([e for e in root.iter() if e.tag.endswith("polygon")]) == 1
+    texts = _texts(svg)
+    assert "absorbed dose (Gy)" in texts  # colour-bar label
+    for level, pct in zip(isodose_levels_Gy(10.0), (10, 25, 50, 75, 90)):
+        assert f"{level:.3g} Gy ({pct} %)" in texts
+    assert "axial" in texts and "MIP" in texts
+    assert "<image" in svg  # the dose raster is embedded
+    with pytest.raises(ValueError, match="positive"):
+        isodose_levels_Gy(0.0)
 
 
-def test_chart_refuses_empty_and_mismatched_series():
-    with pytest.raises(ValueError, match="no finite data"):
-        line_chart_svg([Series("x", [np.nan], [np.nan])], title="t", x_label="", y_label="")
-    with pytest.raises(ValueError, match="differ in length"):
-        line_chart_svg([Series("x", [1, 2], [1])], title="t", x_label="", y_label="")
+def test_figure_svg_has_no_prolog_and_no_date():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    FigureCanvasAgg(fig)
+    fig.subplots().plot([0, 1], [0, 1])
+    svg = figure_svg(fig)
+    assert svg.startswith("<svg") and "<dc:date>" not in svg
 
 
 def test_dose_overlay_draws_isodose_rings_around_a_spherical_dose():

@@ -35,3 +35,27 @@ def test_missing_html_and_broken_converter_are_refused_without_partial_files(tmp
     with pytest.raises(InputError, match="failed to run"):
         html_to_pdf(html, converter="no-such-converter-executable")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]
+
+
+def test_report_with_matplotlib_figures_converts_with_the_figures(tmp_path):
+    """The report's figures are inline matplotlib SVG; the PDF draws them (it grows by the
+    figure's vector content compared with the same page without it)."""
+    import numpy as np
+
+    from theranostics.report.charts import DvhCurve, dvh_chart_svg
+
+    converter = available_converter()
+    if converter is None:
+        pytest.skip("no HTML-to-PDF converter on this machine (pip install weasyprint)")
+    dose = np.linspace(0, 10, 101)
+    svg = dvh_chart_svg(
+        [DvhCurve("kidney_left", dose, np.clip(100 * (1 - (dose - 3) / 2), 0, 100))],
+        title="Cumulative DVH",
+    )
+    sizes = {}
+    for name, body in (("plain", ""), ("figure", svg)):
+        html = tmp_path / name / "report.html"
+        html.parent.mkdir()
+        html.write_text(f"<html><body><h1>Report</h1>{body}</body></html>", encoding="utf-8")
+        sizes[name] = html_to_pdf(html).stat().st_size
+    assert sizes["figure"] > sizes["plain"] + 1000

@@ -1,223 +1,332 @@
-"""Line charts for reports as inline SVG: time-activity curves with their fitted model and
-uncertainty band, dose-volume histograms, anything with numeric x and y.
+"""Report figures drawn with matplotlib, returned as inline SVG text: time-activity curves as
+small multiples, cumulative DVHs, dose/BED slices and projections with a colour bar and
+isodose lines.
 
-SVG keeps the report one self-contained file, scales without blurring and needs no plotting
-library. Axis ticks follow the usual "nice numbers" rule (steps of 1, 2 or 5 × 10^k, as in
-Heckbert, "Nice numbers for graph labels", Graphics Gems, 1990); a logarithmic y axis has
-one tick per decade.
+matplotlib is imported inside the functions (a core dependency, but not needed to import the
+package) and used through its object API (``matplotlib.figure.Figure`` with the Agg canvas),
+so nothing touches pyplot's global state or the backend of a host application such as
+Slicer. The SVG is deterministic: no date in its metadata and a fixed hash salt for the
+element ids, so the same data give a byte-identical report.
 """
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from .html import esc
-
 #: Colour cycle (Okabe & Ito 2008 colour-blind safe palette, without yellow).
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#56B4E9", "#E69F00", "#000000")
+#: Colour map of dose images (perceptually uniform, readable in grey).
+DOSE_CMAP = "inferno"
+
+
+def _figure(width_in: float, height_in: float):
+    """A matplotlib Figure on the Agg canvas (no pyplot)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width_in, height_in), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def figure_svg(fig) -> str:
+    """The ``<svg>`` element of a figure (no XML prolog, no date, stable ids)."""
+    import matplotlib
+
+    buf = io.StringIO()
+    with matplotlib.rc_context({"svg.hashsalt": "theranostics", "svg.fonttype": "none"}):
+        fig.savefig(buf, format="svg", metadata={"Date": None})
+    text = buf.getvalue()
+    start = text.find("<svg")
+    return text[start:] if start >= 0 else text
 
 
 @dataclass(frozen=True)
-class Series:
-    """One data series of a chart.
+class TacPanel:
+    """One structure's time-activity data for :func:`tac_small_multiples_svg`.
 
     Attributes:
-        label: legend text.
-        x, y: coordinates (same length).
-        kind: ``"line"`` (polyline) or ``"points"`` (circles, for measurements).
-        colour: CSS colour; ``None`` takes the next colour of :data:`PALETTE` by label order.
-        band_low, band_high: optional lower and upper edge of a shaded band along ``x``
-            (for example the 95 % interval of a fitted curve).
-        dashed: draw a line dashed (for example a reference or a planned curve).
+        name: structure name (panel title).
+        times_h: acquisition times (h after administration).
+        activities_MBq: measured (partial-volume corrected) activities.
+        errors_MBq: standard uncertainty of each measurement (error bars) or ``None``.
+        fit_times_h, fit_MBq: the fitted model sampled on a time grid (or ``None``).
+        band_low_MBq, band_high_MBq: uncertainty band of the fit (or ``None``).
+        model: name of the fitted model (legend).
     """
+
+    name: str
+    times_h: Sequence[float]
+    activities_MBq: Sequence[float]
+    errors_MBq: Sequence[float] | None = None
+    fit_times_h: Sequence[float] | None = None
+    fit_MBq: Sequence[float] | None = None
+    band_low_MBq: Sequence[float] | None = None
+    band_high_MBq: Sequence[float] | None = None
+    model: str = ""
+
+
+def use_log_scale(values, min_span: float = 10.0) -> bool:
+    """A logarithmic axis helps when the positive values span at least ``min_span`` (a
+    decade by default): an exponential washout is then a straight line."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v) & (v > 0)]
+    return bool(v.size >= 2 and v.max() / v.min() >= min_span)
+
+
+def tac_small_multiples_svg(
+    panels: Sequence[TacPanel], *, columns: int = 4, title: str = ""
+) -> str:
+    """Time-activity curves, one small panel per structure: measured points with error
+    bars, the fitted model and its band. Each panel's activity axis is logarithmic when its
+    data span a decade or more (:func:`use_log_scale`), linear otherwise.
+
+    Raises:
+        ValueError: no panels.
+    """
+    if not panels:
+        raise ValueError("no time-activity curves to draw")
+    columns = max(1, min(columns, len(panels)))
+    rows = math.ceil(len(panels) / columns)
+    fig = _figure(3.1 * columns, 2.4 * rows + (0.4 if title else 0.0))
+    axes = fig.subplots(rows, columns, squeeze=False)
+    for ax in axes.ravel()[len(panels) :]:
+        ax.set_visible(False)
+    for n, (ax, p) in enumerate(zip(axes.ravel(), panels)):
+        t = np.asarray(p.times_h, float)
+        a = np.asarray(p.activities_MBq, float)
+        err = None if p.errors_MBq is None else np.asarray(p.errors_MBq, float)
+        everything = [a]
+        if p.fit_MBq is not None:
+            ft, fy = np.asarray(p.fit_times_h, float), np.asarray(p.fit_MBq, float)
+            if p.band_low_MBq is not None and p.band_high_MBq is not None:
+                lo = np.asarray(p.band_low_MBq, float)
+                hi = np.asarray(p.band_high_MBq, float)
+                ax.fill_between(ft, lo, hi, color=PALETTE[0], alpha=0.18, lw=0, label="95 % band")
+            ax.plot(ft, fy, color=PALETTE[0], lw=1.6, label=p.model or "fit")
+            everything.append(fy[ft >= t.min()] if t.size else fy)
+        ax.errorbar(
+            t,
+            a,
+            yerr=err,
+            fmt="o",
+            ms=4,
+            color=PALETTE[1],
+            ecolor=PALETTE[1],
+            capsize=2.5,
+            lw=1.0,
+            label="measured ± u",
+        )
+        if use_log_scale(np.concatenate(everything)):
+            _log_axis(ax)
+            positive = a[a > 0]
+            if positive.size:  # keep the points readable when a fit decays far below them
+                ax.set_ylim(bottom=max(ax.get_ylim()[0], positive.min() / 30.0))
+        else:
+            ax.set_ylim(bottom=0.0)
+        ax.set_title(p.name, fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.grid(True, which="major", lw=0.4, alpha=0.5)
+        if n % columns == 0:
+            ax.set_ylabel("activity (MBq)", fontsize=8)
+        if n >= len(panels) - columns:
+            ax.set_xlabel("time after administration (h)", fontsize=8)
+        if n == 0:
+            ax.legend(fontsize=6.5, loc="best", frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    return figure_svg(fig)
+
+
+def _log_axis(ax) -> None:
+    """A logarithmic y axis labelled with plain numbers at 1, 2 and 5 × 10^k."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(base=10.0, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+@dataclass(frozen=True)
+class DvhCurve:
+    """One cumulative DVH for :func:`dvh_chart_svg`: dose axis (Gy) and the percentage of
+    the structure receiving at least that dose."""
 
     label: str
-    x: Sequence[float]
-    y: Sequence[float]
-    kind: str = "line"
-    colour: str | None = None
-    band_low: Sequence[float] | None = None
-    band_high: Sequence[float] | None = None
+    dose_Gy: Sequence[float]
+    volume_percent: Sequence[float]
     dashed: bool = False
+    colour: str | None = None
 
 
-def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
-    """About ``count`` evenly spaced round tick values covering ``[lo, hi]``."""
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        raise ValueError("axis limits must be finite")
-    if hi <= lo:
-        hi = lo + (abs(lo) if lo else 1.0)
-    raw = (hi - lo) / max(count - 1, 1)
-    power = 10.0 ** math.floor(math.log10(raw))
-    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
-    first = math.floor(lo / step) * step
-    ticks = []
-    value = first
-    while value <= hi + step * 1e-9:
-        ticks.append(round(value, 12))
-        value += step
-    if ticks[-1] < hi:
-        ticks.append(round(ticks[-1] + step, 12))
-    return ticks
+def dvh_x_limit(curves: Sequence[DvhCurve], floor_percent: float = 0.5) -> float:
+    """The dose axis end fitted to the data: 5 % past the dose at which the last curve comes
+    down to ``floor_percent`` of its structure (a few hot voxels do not stretch the axis)."""
+    top = 0.0
+    for c in curves:
+        d, v = np.asarray(c.dose_Gy, float), np.asarray(c.volume_percent, float)
+        covered = np.nonzero(v > floor_percent)[0]
+        if covered.size:  # the sample where the curve has come down past the floor
+            last = min(int(covered.max()) + 1, d.size - 1)
+            top = max(top, float(d[last]))
+    return 1.05 * top if top > 0 else 1.0
 
 
-def _decade_ticks(lo: float, hi: float) -> list[float]:
-    return [10.0**e for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)]
-
-
-def _label(value: float) -> str:
-    if value == 0:
-        return "0"
-    if abs(value) >= 1e5 or abs(value) < 1e-3:
-        return f"{value:.0e}"
-    return f"{value:g}"
-
-
-def line_chart_svg(
-    series: Sequence[Series],
+def dvh_chart_svg(
+    curves: Sequence[DvhCurve],
     *,
     title: str,
-    x_label: str,
-    y_label: str,
-    width: int = 560,
-    height: int = 340,
-    y_log: bool = False,
-    x_range: tuple[float, float] | None = None,
-    y_range: tuple[float, float] | None = None,
+    x_label: str = "absorbed dose (Gy)",
+    y_label: str = "structure mass receiving at least this dose (%)",
+    width_in: float = 7.2,
+    height_in: float = 4.2,
+    legend_inside: bool = False,
 ) -> str:
-    """An ``<svg>`` element drawing ``series`` with axes, ticks, labels and a legend.
+    """Cumulative DVHs on one axis, the dose axis fitted to the data
+    (:func:`dvh_x_limit`), the legend outside the plot (inside with ``legend_inside``).
 
-    With ``y_log`` non-positive values are left out (a log axis cannot show them) and the
-    axis spans whole decades. Raises ``ValueError`` when there is nothing finite to draw.
+    Raises:
+        ValueError: no curves.
     """
-    xs, ys = [], []
-    for s in series:
-        if len(s.x) != len(s.y):
-            raise ValueError(f"series {s.label!r}: x and y differ in length")
-        for values in (s.y, s.band_low, s.band_high):
-            if values is not None:
-                ys.append(np.asarray(values, dtype=float))
-        xs.append(np.asarray(s.x, dtype=float))
-    x_all = np.concatenate(xs) if xs else np.array([])
-    y_all = np.concatenate(ys) if ys else np.array([])
-    x_all = x_all[np.isfinite(x_all)]
-    y_all = y_all[np.isfinite(y_all) & ((y_all > 0) if y_log else True)]
-    if x_all.size == 0 or y_all.size == 0:
-        raise ValueError(f"chart {title!r}: no finite data to draw")
+    if not curves:
+        raise ValueError("no DVH curves to draw")
+    fig = _figure(width_in, height_in)
+    ax = fig.subplots()
+    colours: dict[str, str] = {}
+    bases = list(dict.fromkeys(c.label.split(" (")[0] for c in curves))
+    if len(bases) > len(PALETTE):  # many structures: 20 distinguishable colours
+        from matplotlib import colormaps
 
-    x_ticks = nice_ticks(*(x_range or (float(x_all.min()), float(x_all.max()))))
-    if y_log:
-        y_ticks = _decade_ticks(*(y_range or (float(y_all.min()), float(y_all.max()))))
+        tab = colormaps["tab20"]
+        cycle = [tab(i) for i in range(tab.N)]
     else:
-        lo, hi = y_range or (min(0.0, float(y_all.min())), float(y_all.max()))
-        y_ticks = nice_ticks(lo, hi)
-    x0, x1, y0, y1 = x_ticks[0], x_ticks[-1], y_ticks[0], y_ticks[-1]
+        cycle = list(PALETTE)
+    for c in curves:
+        base = c.label.split(" (")[0]
+        colour = c.colour or colours.setdefault(base, cycle[len(colours) % len(cycle)])
+        ax.plot(
+            np.asarray(c.dose_Gy, float),
+            np.asarray(c.volume_percent, float),
+            color=colour,
+            lw=1.6,
+            ls="--" if c.dashed else "-",
+            label=c.label,
+        )
+    ax.set_xlim(0.0, dvh_x_limit(curves))
+    ax.set_ylim(0.0, 101.0)
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label, fontsize=8)
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, lw=0.4, alpha=0.5)
+    if legend_inside:
+        ax.legend(fontsize=7, loc="upper right", frameon=False)
+    else:
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    return figure_svg(fig)
 
-    left, right, top, bottom = 70, 150, 30, 48
-    plot_w, plot_h = width - left - right, height - top - bottom
 
-    def px(x):
-        return left + (np.asarray(x, dtype=float) - x0) / (x1 - x0) * plot_w
+def isodose_levels_Gy(dose_max_Gy: float, percents=(10, 25, 50, 75, 90)) -> list[float]:
+    """Isodose levels at ``percents`` of ``dose_max_Gy`` (Gy)."""
+    if not dose_max_Gy > 0:
+        raise ValueError("the isodose reference dose must be positive")
+    return [dose_max_Gy * p / 100.0 for p in percents]
 
-    def py(y):
-        y = np.asarray(y, dtype=float)
-        if y_log:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                frac = (np.log10(y) - math.log10(y0)) / (math.log10(y1) - math.log10(y0))
+
+@dataclass(frozen=True)
+class ImagePanel:
+    """One image of :func:`dose_panels_svg`.
+
+    Attributes:
+        title: panel title.
+        dose_Gy: 2D dose (or BED) in Gy, rows top to bottom as displayed.
+        extent_mm: ``(left, right, bottom, top)`` in mm (square physical pixels).
+        background: optional 2D grey image on the same pixels (CT in HU) or ``None``.
+        isodose: draw isodose lines on this panel.
+    """
+
+    title: str
+    dose_Gy: np.ndarray
+    extent_mm: tuple[float, float, float, float]
+    background: np.ndarray | None = None
+    isodose: bool = True
+
+
+def dose_panels_svg(
+    panels: Sequence[ImagePanel],
+    *,
+    dose_max_Gy: float | None = None,
+    quantity: str = "absorbed dose",
+    ct_window_HU: tuple[float, float] = (-160.0, 240.0),
+    columns: int = 3,
+    panel_in: float = 3.3,
+) -> str:
+    """Dose (or BED) images side by side on one colour scale, with a colour bar in Gy and,
+    on panels with ``isodose``, isodose lines at 10/25/50/75/90 % of ``dose_max_Gy`` (default:
+    the 99.9th percentile of the positive doses shown) with their legend.
+
+    Below the lowest isodose level the dose is transparent over the CT, when one is given.
+    """
+    if not panels:
+        raise ValueError("no images to draw")
+    from matplotlib.lines import Line2D
+
+    if dose_max_Gy is None:
+        positive = np.concatenate([np.ravel(p.dose_Gy)[np.ravel(p.dose_Gy) > 0] for p in panels])
+        dose_max_Gy = float(np.percentile(positive, 99.9)) if positive.size else 1.0
+    levels = isodose_levels_Gy(dose_max_Gy)
+    columns = max(1, min(columns, len(panels)))
+    rows = math.ceil(len(panels) / columns)
+    fig = _figure(panel_in * columns + 1.2, panel_in * rows + 0.5)
+    axes = fig.subplots(rows, columns, squeeze=False)
+    for ax in axes.ravel()[len(panels) :]:
+        ax.set_visible(False)
+    from matplotlib import colormaps
+
+    cmap = colormaps[DOSE_CMAP]
+    line_colours = [cmap(0.25 + 0.7 * i / max(len(levels) - 1, 1)) for i in range(len(levels))]
+    for ax, p in zip(axes.ravel(), panels):
+        dose = np.asarray(p.dose_Gy, float)
+        if p.background is not None:
+            lo, hi = ct_window_HU
+            ax.imshow(p.background, cmap="gray", vmin=lo, vmax=hi, extent=p.extent_mm)
+            shown = np.ma.masked_less(dose, levels[0])
+            ax.imshow(shown, cmap=cmap, vmin=0.0, vmax=dose_max_Gy, alpha=0.6, extent=p.extent_mm)
         else:
-            frac = (y - y0) / (y1 - y0)
-        return top + (1.0 - frac) * plot_h
+            ax.imshow(dose, cmap=cmap, vmin=0.0, vmax=dose_max_Gy, extent=p.extent_mm)
+        if p.isodose and np.nanmax(dose) >= levels[0]:
+            ny, nx = dose.shape
+            left, right, bottom, top = p.extent_mm
+            xs = np.linspace(left, right, nx, endpoint=False) + (right - left) / (2 * nx)
+            ys = np.linspace(top, bottom, ny, endpoint=False) + (bottom - top) / (2 * ny)
+            ax.contour(xs, ys, dose, levels=levels, colors=line_colours, linewidths=0.9)
+        ax.set_title(p.title, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
 
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11" role="img" '
-        f'aria-label="{esc(title)}">',
-        f'<text x="{left + plot_w / 2:.1f}" y="16" text-anchor="middle" font-size="13">'
-        f"{esc(title)}</text>",
-        f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" '
-        'stroke="#999"/>',
-    ]
-    for t in x_ticks:
-        x = float(px(t))
-        out.append(
-            f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + plot_h}" stroke="#eee"/>'
+    # the bar of the colour map itself (the overlay's transparency would grey it)
+    scale = ScalarMappable(norm=Normalize(0.0, dose_max_Gy), cmap=cmap)
+    cbar = fig.colorbar(scale, ax=axes.ravel().tolist(), shrink=0.85, pad=0.02)
+    cbar.set_label(f"{quantity} (Gy)")
+    if any(p.isodose for p in panels):
+        handles = [
+            Line2D([], [], color=c, lw=1.5, label=f"{lv:.3g} Gy ({pc} %)")
+            for c, lv, pc in zip(line_colours, levels, (10, 25, 50, 75, 90))
+        ]
+        fig.legend(
+            handles=handles,
+            loc="outside lower center",
+            ncol=len(handles),
+            fontsize=7.5,
+            frameon=False,
+            title=f"isodose lines (% of {dose_max_Gy:.3g} Gy)",
+            title_fontsize=8,
         )
-        out.append(
-            f'<text x="{x:.1f}" y="{top + plot_h + 14}" text-anchor="middle">{_label(t)}</text>'
-        )
-    for t in y_ticks:
-        y = float(py(t))
-        out.append(
-            f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" stroke="#eee"/>'
-        )
-        out.append(f'<text x="{left - 5}" y="{y + 4:.1f}" text-anchor="end">{_label(t)}</text>')
-    out.append(
-        f'<text x="{left + plot_w / 2:.1f}" y="{height - 8}" text-anchor="middle">'
-        f"{esc(x_label)}</text>"
-    )
-    out.append(
-        f'<text transform="translate(14,{top + plot_h / 2:.1f}) rotate(-90)" '
-        f'text-anchor="middle">{esc(y_label)}</text>'
-    )
-
-    colours = {}
-    for s in series:
-        colours.setdefault(s.label, s.colour or PALETTE[len(colours) % len(PALETTE)])
-    out.append(
-        f'<clipPath id="plot"><rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}"/>'
-        "</clipPath><g clip-path='url(#plot)'>"
-    )
-    for s in series:
-        colour = s.colour or colours[s.label]
-        if s.band_low is not None and s.band_high is not None:
-            keep = _finite(s.x, s.band_low, s.band_high, y_log)
-            bx = px(np.asarray(s.x, float)[keep])
-            lo = py(np.asarray(s.band_low, float)[keep])
-            hi = py(np.asarray(s.band_high, float)[keep])
-            pts = list(zip(bx, hi)) + list(zip(bx[::-1], lo[::-1]))
-            out.append(
-                f'<polygon points="{_points(pts)}" fill="{colour}" fill-opacity="0.18" '
-                'stroke="none"/>'
-            )
-        keep = _finite(s.x, s.y, None, y_log)
-        sx = px(np.asarray(s.x, float)[keep])
-        sy = py(np.asarray(s.y, float)[keep])
-        if s.kind == "points":
-            out.extend(
-                f'<circle cx="{a:.1f}" cy="{b:.1f}" r="3.5" fill="{colour}"/>'
-                for a, b in zip(sx, sy)
-            )
-        else:
-            dash = ' stroke-dasharray="5,4"' if s.dashed else ""
-            out.append(
-                f'<polyline points="{_points(zip(sx, sy))}" fill="none" stroke="{colour}" '
-                f'stroke-width="1.8"{dash}/>'
-            )
-    out.append("</g>")
-    for row, (label, colour) in enumerate(colours.items()):
-        y = top + 8 + row * 16
-        out.append(
-            f'<rect x="{left + plot_w + 10}" y="{y - 7}" width="12" height="8" fill="{colour}"/>'
-            f'<text x="{left + plot_w + 27}" y="{y}">{esc(label)}</text>'
-        )
-    out.append("</svg>")
-    return "".join(out)
-
-
-def _finite(x, y, z, y_log: bool) -> np.ndarray:
-    keep = np.isfinite(np.asarray(x, float)) & np.isfinite(np.asarray(y, float))
-    if z is not None:
-        keep &= np.isfinite(np.asarray(z, float))
-    if y_log:
-        keep &= np.asarray(y, float) > 0
-        if z is not None:
-            keep &= np.asarray(z, float) > 0
-    return keep
-
-
-def _points(pairs) -> str:
-    return " ".join(f"{a:.1f},{b:.1f}" for a, b in pairs)
+    return figure_svg(fig)

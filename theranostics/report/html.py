@@ -20,6 +20,9 @@ th{background:#f3f3f3} td.l,th.l{text-align:left}
 figure{display:inline-block;margin:.4em;text-align:center;vertical-align:top}
 figcaption{font-size:.8em;color:#555} .note{color:#555;font-size:.9em}
 pre{background:#f7f7f7;padding:.6em;overflow:auto;font-size:.8em}
+svg{max-width:100%;height:auto}
+@page{size:A4;margin:12mm}
+@media print{body{margin:0} h2{break-after:avoid} svg{break-inside:avoid}}
 """
 
 
