@@ -390,9 +390,16 @@ class TheranosticPlanningLogic(ScriptedLoadableModuleLogic):
         if volumeNode.GetAttribute("DICOM.instanceUIDs") and not volumeNode.GetAttribute(
             "Theranostics.Modality"
         ):
+            import logging
+
             from DICOMQuantitativePlugin import attachMetadataToDicomVolume
 
-            attachMetadataToDicomVolume(volumeNode)
+            from theranostics.errors import InputError
+
+            try:
+                attachMetadataToDicomVolume(volumeNode)
+            except InputError as exc:  # files no longer in the database: the table stays empty
+                logging.warning(f"{volumeNode.GetName()}: no metadata from DICOM: {exc}")
         return metadata_rows(volumeNode)
 
     def storeMetadata(self, volumeNode, rows):

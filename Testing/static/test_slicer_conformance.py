@@ -270,6 +270,23 @@ def test_long_actions_report_cancel_as_cancel_and_unparent_their_dialog():
             )
 
 
+def test_the_dicom_plugin_adds_its_series_to_the_subject_hierarchy():
+    """DICOMPlugin.addSeriesInSubjectHierarchy "should be called from the load() function of
+    each subclass" (Modules/Scripted/DICOMLib/DICOMPlugin.py); and the metadata attachment for
+    volumes other plugins load is called from the Logic, not left unused."""
+    tree = _tree("TheranosticPlanning/DICOMQuantitativePlugin.py")
+    plugin = next(
+        n for n in tree.body if isinstance(n, ast.ClassDef) and n.name.endswith("PluginClass")
+    )
+    load = next(f for f in plugin.body if getattr(f, "name", "") == "load")
+    assert _calls(load, "addSeriesInSubjectHierarchy")
+    examine = next(f for f in plugin.body if getattr(f, "name", "") == "examineFiles")
+    assert "slicer.dicomDatabase.fileValue" in ast.unparse(examine)
+    assert _calls(
+        _tree("TheranosticPlanning/TheranosticPlanning.py"), "attachMetadataToDicomVolume"
+    )
+
+
 # --- the recorded Slicer API ------------------------------------------------------------------
 def test_every_slicer_api_name_the_widgets_use_is_recorded():
     used = all_used_names()
