@@ -36,6 +36,14 @@ def test_demo_writes_a_self_contained_report(tmp_path):
     summary = json.loads((out / "demo.json").read_text())
     assert summary["stages"]["generate"]["status"] == "ok"
     assert summary["stages"]["ingest"]["status"] == "ok"
+    # dosimetry against the truth plan, like with like, one dose per structure
+    assert summary["stages"]["dosimetry"]["status"] == "ok"
+    res = json.loads((out / "dosimetry" / "results.json").read_text())
+    assert res["comparison_resolution"]["mode"] == "matched"
+    for name, s in res["structures"].items():
+        assert s["dvh"]["mean_Gy"] == pytest.approx(s["mean_dose_Gy"], rel=0.02), name
+    dosimetry_html = (out / "dosimetry" / "report.html").read_text()
+    assert dosimetry_html.index("Summary") < dosimetry_html.index("Registration quality")
     series = json.loads((out / "series.json").read_text())
     assert sorted({row["modality"] for row in series}) == ["CT", "NM", "PT"]
     # MIPs are inline PNGs (4 truth + 4 SPECT + 1 PET); nothing is loaded from elsewhere

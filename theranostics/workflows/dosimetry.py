@@ -74,9 +74,11 @@ class DosimetryResult:
         masks: binary masks on the reference grid; ``weights`` fractional occupancy.
         kinetics: per structure ``{"times_h", "activities_MBq", "fit"}`` for the report.
         comparison: planned-versus-delivered rows (empty without a plan).
-        dose_difference_Gy: delivered minus planned map (with a planned dose map).
+        dose_difference_Gy: delivered minus planned map (with a planned dose map), both at
+            the comparison resolution (``results["comparison_resolution"]``).
         dvhs: per structure the mass-weighted :class:`~theranostics.dose.dvh.DVH` of the
-            dose map.
+            structure's delivered dose distribution: the dose map inside the structure times
+            its ``partial_volume_scale`` (its mean is ``mean_dose_Gy``).
         files: name -> path of every file written.
     """
 
