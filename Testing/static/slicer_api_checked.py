@@ -131,6 +131,25 @@ CHECKED: dict[str, tuple[str, str]] = {
         "vtkMRMLMarkupsFiducialNode : public",
     ),
     "vtk.vtkCommand.ModifiedEvent": (_WRAPPER, "vtk.vtkCommand.ModifiedEvent"),
+    # methods of the parameter node's MRML node fields
+    "vtkMRMLScalarVolumeNode.GetAttribute": (
+        "Libs/MRML/Core/vtkMRMLNode.h",
+        "const char* GetAttribute(const char* name)",
+    ),
+    "vtkMRMLScalarVolumeNode.GetID": ("Libs/MRML/Core/vtkMRMLNode.h", "vtkGetStringMacro(ID)"),
+    "vtkMRMLTableNode.GetID": ("Libs/MRML/Core/vtkMRMLNode.h", "vtkGetStringMacro(ID)"),
+    "vtkMRMLTableNode.GetNumberOfRows": (
+        "Libs/MRML/Core/vtkMRMLTableNode.h",
+        "int GetNumberOfRows()",
+    ),
+    "vtkMRMLTableNode.GetNumberOfColumns": (
+        "Libs/MRML/Core/vtkMRMLTableNode.h",
+        "int GetNumberOfColumns()",
+    ),
+    "vtkMRMLSegmentationNode.GetSegmentation.GetNumberOfSegments": (
+        "Libs/vtkSegmentationCore/vtkSegmentation.h",
+        "int GetNumberOfSegments() const",
+    ),
     # module metadata, set on the qSlicerScriptedLoadableModule ``parent``
     "qSlicerAbstractCoreModule.title": (_MODULE, "Q_PROPERTY(QString title READ title WRITE"),
     "qSlicerAbstractCoreModule.categories": (_MODULE, "categories READ categories WRITE"),

@@ -25,7 +25,7 @@ from slicer_reference import (
     normalise,
 )
 from test_module_files import cmake_listed_files
-from widget_api import WIDGET_FILES, all_used_names
+from widget_api import WIDGET_FILES, all_used_names, keyword_uses
 
 REPO = Path(__file__).resolve().parents[2]
 MODULES = ("TheranosticPlanning", "DoseMapping")
@@ -321,6 +321,34 @@ def test_recorded_names_are_in_the_slicer_files_named():
         if text is None or needle not in text:
             failures.append((name, path, needle))
     assert failures == []
+
+
+def test_keyword_arguments_exist_in_the_slicer_signatures():
+    """Every keyword our Widgets pass to a Slicer Python function is a parameter of that
+    function at the Slicer tag (a renamed or absent keyword is a TypeError in Slicer)."""
+    slicer_repo = MIRRORS / "Slicer+Slicer" / "repo"
+    if not slicer_repo.exists():
+        pytest.skip(f"no Slicer mirror at {slicer_repo}")
+    checked = 0
+    for name, keywords in keyword_uses().items():
+        path, _ = CHECKED[name]
+        if not path.endswith(".py"):
+            continue
+        text = _show(slicer_repo, SLICER_TAG, path)
+        function = name.rsplit(".", 1)[-1]
+        defs = [
+            n
+            for n in ast.walk(ast.parse(text))
+            if isinstance(n, ast.FunctionDef) and n.name == function
+        ]
+        assert defs, f"{function} is not defined in {path}"
+        args = defs[0].args
+        if args.kwarg is not None:
+            continue
+        accepted = {a.arg for a in args.args + args.kwonlyargs + args.posonlyargs}
+        assert keywords <= accepted, f"{name}: {sorted(keywords - accepted)} not in {path}"
+        checked += 1
+    assert checked >= 3
 
 
 # --- tests use real Slicer objects --------------------------------------------------------------

@@ -105,13 +105,22 @@ def used_names(path: str) -> set[str]:
         if chain and chain[0] in ROOTS:
             names.add(".".join(chain))
     fields = {
-        stmt.target.id
+        stmt.target.id: ast.unparse(stmt.annotation)
         for cls in tree.body
         if isinstance(cls, ast.ClassDef)
         and any("parameterNodeWrapper" in ast.unparse(d) for d in cls.decorator_list)
         for stmt in cls.body
         if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)
     }
+    # methods called on MRML node fields of the parameter node (their class is annotated):
+    # ``self._parameterNode.biomarkerTable.GetID()`` or ``p.doseVolume.GetAttribute(...)``
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Attribute) or id(node) in inner:
+            continue
+        chain = _chain(node) or []
+        start = 2 if chain[:2] == ["self", "_parameterNode"] else 1 if chain[:1] == ["p"] else 0
+        if start and len(chain) > start + 1 and fields.get(chain[start], "").startswith("vtkMRML"):
+            names.add(".".join([fields[chain[start]], *chain[start + 1 :]]))
     for cls in (n for n in tree.body if isinstance(n, ast.ClassDef)):
         base = next((b for suffix, b in BASES.items() if cls.name.endswith(suffix)), None)
         own = _defined_on_self(cls)
@@ -160,4 +169,19 @@ def all_used_names() -> dict[str, set[str]]:
     for path in WIDGET_FILES:
         for name in used_names(path):
             found.setdefault(name, set()).add(path)
+    return found
+
+
+def keyword_uses() -> dict[str, set[str]]:
+    """{name: keyword arguments passed} for calls of Slicer-rooted functions in
+    :data:`WIDGET_FILES` (``slicer.util.createProgressDialog(windowTitle=...)``)."""
+    found: dict[str, set[str]] = {}
+    for path in WIDGET_FILES:
+        tree = ast.parse((REPO / path).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and node.keywords:
+                chain = _chain(node.func)
+                if chain and chain[0] in ROOTS:
+                    keys = {k.arg for k in node.keywords if k.arg}
+                    found.setdefault(".".join(chain), set()).update(keys)
     return found
