@@ -46,6 +46,8 @@ from .quantity import uptake
 from .segmentation import DEFAULT_SUV_THRESHOLD, LesionSegmentation, segment_lesions
 from .thresholds import LiverReference, liver_reference
 
+#: Smallest prominence of a lesion maximum, in noise SDs of the reference region.
+NOISE_SDS = 4.0
 #: Blood-pool reference sphere diameter (mm); PERCIST's is a 1 × 2 cm cylinder in the aorta.
 BLOOD_POOL_DIAMETER_MM = 20.0
 
@@ -186,13 +188,25 @@ def choose_floor(values, reference, unit, liver, blood, threshold, notes) -> dic
         }
     if threshold is not None:
         out.update(value=float(threshold), source="given")
-        return out
-    if unit != "SUVbw":
+    elif unit != "SUVbw":
         raise InputError(
             f"the detection floor in {unit} needs a threshold",
             tag="threshold",
             fix="give threshold= (CLI --threshold) in Bq/mL: the least maximum of a lesion",
         )
+    else:
+        _reference_floor(out, liver_ref, blood_ref, notes)
+        notes.append(f"detection floor {out['value']:.3g} {unit}: {out['source']}")
+    # Prominence of a lesion maximum: floor / 3 (as segment_lesions), but at least 4 noise
+    # SDs of the reference region (blood pool, else liver), so that noise bumps of a low floor
+    # are not lesions (a bump's height above its saddle is a few SDs at most).
+    noise = blood_ref.sd if blood_ref else (liver_ref.sd if liver_ref else 0.0)
+    out["prominence"] = max(out["value"] / 3.0, NOISE_SDS * noise)
+    out["prominence_rule"] = f"max(floor / 3, {NOISE_SDS:g} x reference SD {noise:.3g})"
+    return out
+
+
+def _reference_floor(out, liver_ref, blood_ref, notes) -> None:
     options = []
     if liver_ref:
         options.append((liver_ref.threshold, "PERCIST liver: 1.5 x mean + 2 SD"))
@@ -214,8 +228,6 @@ def choose_floor(values, reference, unit, liver, blood, threshold, notes) -> dic
             "detection floor: fixed SUVbw 3, no liver or blood-pool reference was found "
             "(give a CT of the PET/CT, or a liver mask)"
         )
-    notes.append(f"detection floor {out['value']:.3g} {unit}: {out['source']}")
-    return out
 
 
 def detect_lesions(
@@ -310,7 +322,7 @@ def detect_lesions(
         method=method,
         threshold=floor["value"] if method != "percist" else None,
         percent=percent,
-        prominence=prominence,
+        prominence=prominence if prominence is not None else floor.get("prominence"),
         liver_mask=_image(liver, reference) if method == "percist" and liver is not None else None,
         min_volume_mL=min_volume_mL,
         include_seeds_lps=include_seeds_lps,

@@ -64,13 +64,27 @@ def _components(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return labels, np.bincount(labels.ravel())
 
 
+def fill_holes_per_slice(mask: np.ndarray) -> np.ndarray:
+    """Holes filled in every axial slice ``mask[k]`` at once: the background components
+    (4-connected within a slice) that do not touch the slice's edge are holes. The same
+    result as ``binary_fill_holes`` slice by slice, in one labelling pass."""
+    structure = np.zeros((3, 3, 3), dtype=bool)
+    structure[1] = ndimage.generate_binary_structure(2, 1)
+    labels, count = ndimage.label(~mask, structure)
+    if count == 0:
+        return mask.copy()
+    edge = np.zeros(count + 1, dtype=bool)
+    for face in (labels[:, 0, :], labels[:, -1, :], labels[:, :, 0], labels[:, :, -1]):
+        edge[np.unique(face)] = True
+    edge[0] = True
+    return mask | ~edge[labels]
+
+
 def _body_core(hu: np.ndarray) -> np.ndarray:
     labels, sizes = _components(hu > BODY_HU)
     if len(sizes) < 2:
         return np.zeros(hu.shape, dtype=bool)
-    body = labels == int(np.argmax(sizes[1:]) + 1)
-    for k in range(body.shape[0]):
-        body[k] = ndimage.binary_fill_holes(body[k])
+    body = fill_holes_per_slice(labels == int(np.argmax(sizes[1:]) + 1))
     return ndimage.binary_fill_holes(body)
 
 
@@ -103,18 +117,22 @@ def lung_masks(
     """``lung_left`` and ``lung_right`` (see module docstring); empty masks when absent.
     ``body`` is accepted for symmetry with :func:`bone_mask` and not needed."""
     hu, ref = _ct_array(ct)
-    parts = _lungs(hu, _body_core(hu), ref)
+    left, right = _lung_sides(hu, _body_core(hu), ref)
+    return {"lung_left": _to_image(left, ref), "lung_right": _to_image(right, ref)}
+
+
+def _lung_sides(hu: np.ndarray, core: np.ndarray, ref: sitk.Image):
+    """(left, right) lung arrays (see :func:`lung_masks`)."""
+    parts = _lungs(hu, core, ref)
     x = _x_lps(ref, hu.shape)
     if len(parts) == 1:
-        core = _body_core(hu)
         mid = float(np.mean(x[np.nonzero(core)[2]])) if core.any() else 0.0
         both = parts[0]
         parts = [both & (x[None, None, :] >= mid), both & (x[None, None, :] < mid)]
     empty = np.zeros(hu.shape, dtype=bool)
     parts += [empty] * (2 - len(parts))
     centres = [float(np.mean(x[np.nonzero(p)[2]])) if p.any() else 0.0 for p in parts]
-    left, right = (parts[0], parts[1]) if centres[0] >= centres[1] else (parts[1], parts[0])
-    return {"lung_left": _to_image(left, ref), "lung_right": _to_image(right, ref)}
+    return (parts[0], parts[1]) if centres[0] >= centres[1] else (parts[1], parts[0])
 
 
 def _x_lps(ref: sitk.Image, shape) -> np.ndarray:
@@ -170,8 +188,8 @@ def import_organ_masks(
 # Landmarks for recognising physiological uptake (no trained model)
 # ---------------------------------------------------------------------------------------
 
-#: Coarsest working spacing (mm) of the landmark search: finer CTs are smoothed and
-#: resampled to it (landmarks need centimetres, not the CT's sub-millimetre detail).
+#: Finest working spacing (mm) of the landmark search: finer CTs are resampled to it
+#: (landmarks need centimetres, not the CT's sub-millimetre detail).
 WORK_SPACING_MM = 3.0
 #: Liver on CT: smoothed soft tissue at least this dense (HU). Unenhanced liver is about
 #: 55-65 HU, denser than muscle (≈ 40-50), spleen (≈ 45-50), kidney (≈ 30) and fluid (0-20).
@@ -252,8 +270,10 @@ class CTAnatomy:
 
 
 def working_ct(ct: QuantitativeImage | sitk.Image) -> sitk.Image:
-    """The CT on an identity-direction grid with spacing at least :data:`WORK_SPACING_MM`
-    (Gaussian pre-smoothing against aliasing when it is coarsened), float32 HU."""
+    """The CT on an identity-direction grid with spacing at least :data:`WORK_SPACING_MM`,
+    float32 HU, sampled with nearest neighbour: averaging would create intermediate CT
+    numbers at the skin (a shell between air and tissue that the lung threshold would take
+    for lung and join to the apices)."""
     _, image = _ct_array(ct)
     image = sitk.Cast(image, sitk.sitkFloat32)
     spacing = np.array(image.GetSpacing())
@@ -261,15 +281,12 @@ def working_ct(ct: QuantitativeImage | sitk.Image) -> sitk.Image:
     identity = np.allclose(image.GetDirection(), np.eye(3).ravel(), atol=1e-3)
     if identity and np.allclose(target, spacing):
         return image
-    if not np.allclose(target, spacing):
-        sigma = [0.5 * float(t) if t > s else 0.0 for t, s in zip(target, spacing)]
-        image = sitk.SmoothingRecursiveGaussian(image, [max(s, 1e-3) for s in sigma])
     lo, hi = _bounds(image)
     size = [int(np.ceil((h - low) / t)) for low, h, t in zip(lo, hi, target)]
     grid = sitk.Image(size, sitk.sitkFloat32)
     grid.SetSpacing([float(t) for t in target])
     grid.SetOrigin([float(low + t / 2) for low, t in zip(lo, target)])
-    return sitk.Resample(image, grid, sitk.Transform(), sitk.sitkLinear, -1000.0)
+    return sitk.Resample(image, grid, sitk.Transform(), sitk.sitkNearestNeighbor, -1000.0)
 
 
 def _bounds(image: sitk.Image) -> tuple[np.ndarray, np.ndarray]:
@@ -338,9 +355,7 @@ def ct_anatomy(ct: QuantitativeImage | sitk.Image) -> CTAnatomy:
             tag="CT",
             fix="give the CT of the PET/CT (in HU)",
         )
-    lungs = lung_masks(grid)
-    left = sitk.GetArrayFromImage(lungs["lung_left"]) > 0
-    right = sitk.GetArrayFromImage(lungs["lung_right"]) > 0
+    left, right = _lung_sides(hu, core, grid)
     body = ndimage.binary_fill_holes(core | left | right)
     labels, sizes = _components((hu > BONE_HU) & body)
     keep = sizes * voxel_mL >= MIN_BONE_ML
@@ -386,9 +401,8 @@ def ct_anatomy(ct: QuantitativeImage | sitk.Image) -> CTAnatomy:
     # cranial cavity: slices above the lung apex whose bone encloses soft tissue
     cavity = np.zeros(hu.shape, dtype=bool)
     if apex is not None:
-        for k in np.nonzero(z > apex + 40.0)[0]:
-            filled = ndimage.binary_fill_holes(bone[k])
-            cavity[k] = filled & ~bone[k] & (hu[k] > -200.0)
+        head = (z > apex + 40.0)[:, None, None]
+        cavity = fill_holes_per_slice(bone & head) & ~bone & head & (hu > -200.0)
         cavity = ndimage.binary_opening(cavity, iterations=1)
         labels_c, count_c = ndimage.label(cavity)
         if count_c:
