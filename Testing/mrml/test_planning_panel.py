@@ -128,6 +128,8 @@ def test_lesion_and_response_buttons_on_the_sample_pet(mrml, synthetic_study_sma
 def test_lesion_button_needs_a_volume_and_names_the_liver_segment(mrml):
     with pytest.raises(InputError, match="no PET or SPECT"):
         segment_lesions(None)
+    with pytest.raises(InputError, match="no PET or SPECT"):
+        store_metadata_rows(None, [])
 
 
 def test_the_self_test_session_headless(mrml, synthetic_study_small, tmp_path):

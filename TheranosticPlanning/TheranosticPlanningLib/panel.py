@@ -21,9 +21,15 @@ from .node_attributes import FIELDS, PREFIX, _parse, read_metadata, write_metada
 
 
 # --- quantitative metadata of a volume, as an editable two-column table ----------------------
+def _require_volume(node) -> None:
+    if node is None:
+        raise InputError("no PET or SPECT selected", tag="petVolume", fix="select a volume")
+
+
 def metadata_rows(node) -> list[tuple[str, str]]:
     """``(attribute, value)`` for every ``Theranostics.*`` field of ``node`` (empty value
     when unknown), in the order of ``docs/mrml-attributes.md``."""
+    _require_volume(node)
     read_metadata(node)  # refuse a node whose stored metadata is already invalid
     return [(name, node.GetAttribute(PREFIX + name) or "") for name in FIELDS]
 
@@ -38,6 +44,7 @@ def store_metadata_rows(node, rows) -> None:
         InvalidTagError / UnitsError: a value cannot be parsed or is outside its set.
         InputError: an unknown attribute name.
     """
+    _require_volume(node)
     where = f"node {node.GetName()!r}"
     unknown = [name for name, _ in rows if name not in FIELDS]
     if unknown:
