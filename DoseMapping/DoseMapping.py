@@ -21,7 +21,12 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from TheranosticPlanning import fill_table_widget, install_dependencies, longAction
+from TheranosticPlanning import (
+    ensure_dependencies_for_self_test,
+    fill_table_widget,
+    install_dependencies,
+    longAction,
+)
 
 #: Named per module: both modules install resources into the same folder (CMakeLists.txt).
 REQUIREMENTS_FILE = pathlib.Path(__file__).parent / "Resources" / "DoseMapping-requirements.txt"
@@ -339,6 +344,7 @@ class DoseMappingTest(ScriptedLoadableModuleTest):
         slicer.mrmlScene.Clear()
 
     def runTest(self):
+        ensure_dependencies_for_self_test(REQUIREMENTS_FILE, "Dose Mapping self-test")
         self.setUp()
         self.test_spect_attributes_round_trip()
         self.setUp()

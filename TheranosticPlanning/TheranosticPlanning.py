@@ -235,6 +235,23 @@ def install_dependencies(requirements: pathlib.Path, requester: str) -> bool:
     return True
 
 
+def ensure_dependencies_for_self_test(requirements: pathlib.Path, requester: str) -> None:
+    """Install what the self-tests need before they run. ``pip_ensure`` skips installing
+    while Slicer runs in testing mode unless ``skip_in_testing=False``, and would show its
+    dialogs; the self-tests need the packages (decay data for the sample study), so they ask
+    for them without prompts (Base/Python/slicer/packaging.py, ``pip_ensure``)."""
+    import slicer.packaging
+
+    slicer.packaging.pip_ensure(
+        slicer.packaging.load_requirements(requirements),
+        requester=requester,
+        skip_in_testing=False,
+        prompt_install=False,
+        prompt_restart=False,
+        show_progress=False,
+    )
+
+
 def fill_table_widget(table: qt.QTableWidget, rows) -> None:
     """Show rows of display strings in a QTableWidget (editable cells)."""
     table.setRowCount(len(rows))
@@ -492,6 +509,7 @@ class TheranosticPlanningTest(ScriptedLoadableModuleTest):
         slicer.mrmlScene.Clear()
 
     def runTest(self):
+        ensure_dependencies_for_self_test(REQUIREMENTS_FILE, "Theranostic Planning self-test")
         self.setUp()
         self.test_volume_round_trip()
         self.setUp()
