@@ -89,6 +89,7 @@ OUTPUT_OPTIONS = {
     "dosimetry": ("out", "folder"),
     "lesions": ("output", "folder"),
     "plan-sirt": ("output", "folder"),
+    "sirt-dosimetry": ("output", "folder"),
     "response": ("output", "folder"),
     "demo": ("out", "folder-any"),
     "phantom": ("outdir", "folder-any"),
@@ -190,6 +191,7 @@ INPUT_OPTIONS = {
     "response": ("baseline", "followup", "baseline_labels", "followup_labels"),
     "plan-rlt": ("from_dosimetry",),
     "plan-sirt": ("study_dir",),
+    "sirt-dosimetry": ("image", "structures", "planned_dose", "transform", "reference_ct"),
     "gamma": ("reference", "evaluated"),
 }
 
