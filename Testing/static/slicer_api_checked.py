@@ -55,7 +55,6 @@ CHECKED: dict[str, tuple[str, str]] = {
     "ScriptedLoadableModuleTest.assertEqual": (_SLM, "unittest.TestCase"),
     "ScriptedLoadableModuleTest.assertGreater": (_SLM, "unittest.TestCase"),
     "ScriptedLoadableModuleTest.assertIn": (_SLM, "unittest.TestCase"),
-    "ScriptedLoadableModuleTest.assertIs": (_SLM, "unittest.TestCase"),
     "ScriptedLoadableModuleTest.assertIsNone": (_SLM, "unittest.TestCase"),
     "ScriptedLoadableModuleTest.assertIsNotNone": (_SLM, "unittest.TestCase"),
     "ScriptedLoadableModuleTest.assertTrue": (_SLM, "unittest.TestCase"),
