@@ -16,8 +16,9 @@ reported separately as ``read_only``). Side by side, in the same run:
 
 ``detection`` (also alone: ``python -m benchmarks.bench_lesions detection [--quick]``, written
 to ``benchmarks/results/lesions_detection.json``): detection quality on the planning PET/CT
-of the synthetic phantom, presets ``psma-lu177`` and ``dotatate-lu177``, seeds 1-6 (1-2 with
-``--quick``), small grid (PET 9.6 mm, CT 4.8 mm). Only the planning PET/CT and one SPECT/CT
+of the synthetic phantom, presets ``psma-lu177`` and ``dotatate-lu177``, seeds 1-6 on the
+small grid (PET 9.6 mm, CT 4.8 mm) and seeds 1-2 on the standard grid (PET 4.8 mm, CT 2.4
+mm); ``--quick``: seeds 1-2, small grid only. Only the planning PET/CT and one SPECT/CT
 are generated (``time_points_h=(4,)``), cached in ``.cache/phantom/lesion-bench``. Before:
 today's former default (percent-max 41 %, floor SUVbw 3, no organ exclusion); after:
 :func:`theranostics.lesions.detection.detect_lesions` with the CT (physiological uptake
@@ -153,14 +154,14 @@ PRESETS = ("psma-lu177", "dotatate-lu177")
 CACHE = Path(__file__).resolve().parents[1] / ".cache" / "phantom" / "lesion-bench"
 
 
-def planning_study(preset: str, seed: int) -> Path:
-    """The small study of ``preset``/``seed`` with one SPECT time point (the planning PET/CT
-    is all this benchmark needs), generated once into :data:`CACHE`."""
+def planning_study(preset: str, seed: int, size: str = "small") -> Path:
+    """The study of ``preset``/``seed``/``size`` with one SPECT time point (the planning
+    PET/CT is all this benchmark needs), generated once into :data:`CACHE`."""
     from theranostics.phantom.generate import GENERATOR_VERSION, PhantomConfig, generate_study
 
-    folder = CACHE / f"{preset}-seed{seed}-small-planning-v{GENERATOR_VERSION}"
+    folder = CACHE / f"{preset}-seed{seed}-{size}-planning-v{GENERATOR_VERSION}"
     if not (folder / "truth" / "ground_truth.json").is_file():
-        config = PhantomConfig(seed=seed, preset=preset, size="small", time_points_h=(4.0,))
+        config = PhantomConfig(seed=seed, preset=preset, size=size, time_points_h=(4.0,))
         generate_study(folder, config, overwrite=True)
     return folder
 
@@ -200,60 +201,63 @@ def detection(quick: bool = False) -> dict:
     from theranostics.lesions.evaluation import score_detection, truth_on_grid
     from theranostics.lesions.quantity import uptake
 
-    seeds = (1, 2) if quick else (1, 2, 3, 4, 5, 6)
-    rows, before, after = [], [], []
-    for preset in PRESETS:
-        for seed in seeds:
-            study = planning_study(preset, seed)
-            pet = read_image(study / "dicom" / "pet_planning" / "PT")
-            ct = read_image(study / "dicom" / "pet_planning" / "CT")
-            occupancy, truth = truth_on_grid(study, pet.image)
-            u = uptake(pet)
-            start = time.perf_counter()
-            old = segment_lesions(pet, method="percent-max")
-            old_s = time.perf_counter() - start
-            start = time.perf_counter()
-            new = detect_lesions(pet, ct)
-            new_s = time.perf_counter() - start
-            scored = []
-            for labels_image in (old.labels, new.lesions.labels):
-                labels = sitk.GetArrayFromImage(labels_image).astype(np.int32)
-                scored.append(
-                    score_detection(labels, u.values, occupancy, truth, u.voxel_volume_mL)
+    plan = {"small": (1, 2) if quick else (1, 2, 3, 4, 5, 6), "standard": () if quick else (1, 2)}
+    rows = []
+    for size, seeds in plan.items():
+        for preset in PRESETS:
+            for seed in seeds:
+                study = planning_study(preset, seed, size)
+                pet = read_image(study / "dicom" / "pet_planning" / "PT")
+                ct = read_image(study / "dicom" / "pet_planning" / "CT")
+                occupancy, truth = truth_on_grid(study, pet.image)
+                u = uptake(pet)
+                start = time.perf_counter()
+                old = segment_lesions(pet, method="percent-max")
+                old_s = time.perf_counter() - start
+                start = time.perf_counter()
+                new = detect_lesions(pet, ct)
+                new_s = time.perf_counter() - start
+                scored = []
+                for labels_image in (old.labels, new.lesions.labels):
+                    labels = sitk.GetArrayFromImage(labels_image).astype(np.int32)
+                    scored.append(
+                        score_detection(labels, u.values, occupancy, truth, u.voxel_volume_mL)
+                    )
+                rows.append(
+                    {
+                        "size": size,
+                        "preset": preset,
+                        "seed": seed,
+                        "before": scored[0],
+                        "after": scored[1],
+                        "before_wall_s": round(old_s, 3),
+                        "after_wall_s": round(new_s, 3),
+                        "after_floor": new.floor["value"],
+                        "after_floor_source": new.floor["source"],
+                        "physiological": [p.organ for p in new.physiological],
+                    }
                 )
-            before.append(scored[0])
-            after.append(scored[1])
-            rows.append(
-                {
-                    "preset": preset,
-                    "seed": seed,
-                    "before": {k: v for k, v in scored[0].items() if k != "false_positive_labels"},
-                    "after": {k: v for k, v in scored[1].items() if k != "false_positive_labels"},
-                    "before_wall_s": round(old_s, 3),
-                    "after_wall_s": round(new_s, 3),
-                    "after_floor": new.floor["value"],
-                    "after_floor_source": new.floor["source"],
-                    "physiological": [p.organ for p in new.physiological],
-                }
-            )
-    return {
-        "grid": "small (PET 9.6 mm, CT 4.8 mm)",
-        "seeds": list(seeds),
-        "presets": list(PRESETS),
-        "before": {
-            "definition": "segment_lesions(method='percent-max'): 41 %, floor SUVbw 3, "
-            "no organ exclusion",
-            **_summary(before),
-        },
-        "after": {
-            "definition": "detect_lesions(pet, ct): CT anatomy rules, PERCIST-style floor",
-            **_summary(after),
-        },
-        "wall_s_ratio_after_over_before": round(
-            sum(r["after_wall_s"] for r in rows) / sum(r["before_wall_s"] for r in rows), 2
-        ),
-        "studies": rows,
-    }
+    summaries = {}
+    for size, seeds in plan.items():
+        if not seeds:
+            continue
+        picked = [r for r in rows if r["size"] == size]
+        summaries[size] = {
+            "grid": GRIDS[size],
+            "seeds": list(seeds),
+            "before": {"definition": BEFORE, **_summary([r["before"] for r in picked])},
+            "after": {"definition": AFTER, **_summary([r["after"] for r in picked])},
+            "wall_s_ratio_after_over_before": round(
+                sum(r["after_wall_s"] for r in picked) / sum(r["before_wall_s"] for r in picked),
+                2,
+            ),
+        }
+    return {"presets": list(PRESETS), "summaries": summaries, "studies": rows}
+
+
+GRIDS = {"small": "PET 9.6 mm, CT 4.8 mm", "standard": "PET 4.8 mm, CT 2.4 mm"}
+BEFORE = "segment_lesions(method='percent-max'): 41 %, floor SUVbw 3, no organ exclusion"
+AFTER = "detect_lesions(pet, ct): CT anatomy rules, PERCIST-style floor"
 
 
 def run(quick: bool = False) -> dict:
@@ -315,7 +319,7 @@ if __name__ == "__main__":
         }
         RESULTS.mkdir(exist_ok=True)
         (RESULTS / "lesions_detection.json").write_text(json.dumps(record, indent=2))
-        print(json.dumps({k: figures[k] for k in ("before", "after")}, indent=2))
+        print(json.dumps(figures["summaries"], indent=2))
         sys.exit(0)
     if sys.argv[1] == "make":
         make_study(Path(sys.argv[2]), tuple(int(n) for n in sys.argv[3:6]), (4.0, 4.0, 4.0))

@@ -144,3 +144,22 @@ def test_bad_inputs_give_clear_errors_or_a_stated_fallback(synthetic_study_small
                  "-o", str(tmp_path / "d")])  # fmt: skip
     assert code == 2
     assert "does not overlap" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_response_sets_physiological_uptake_aside_at_both_time_points(
+    synthetic_study_small, tmp_path
+):
+    """The same patient twice (planning PET/CT of the study, read as baseline and follow-up):
+    no organ enters the total tumour volume, nothing is new, RECIP SD."""
+    pet_dir = str(synthetic_study_small / "dicom" / "pet_planning")
+    out = tmp_path / "response"
+    assert main(["response", pet_dir, pet_dir, "-o", str(out)]) == 0
+    result = json.loads((out / "response.json").read_text())
+    for key in ("baseline", "followup"):
+        assert result["physiology"][key]["organ_source"] == "CT anatomy rules"
+        assert "kidney_left" in result["physiology"][key]["physiological_organs"]
+    assert result["recip"]["category"] == "SD" and result["recip"]["new_lesions"] == 0
+    # true lesions hold about 105 mL; kidneys and bladder alone would add about 500 mL
+    recip = result["recip"]
+    assert recip["baseline_ttv_mL"] == recip["followup_ttv_mL"] < 250.0

@@ -68,17 +68,6 @@ def add_segmentation_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--calibration-cps-per-MBq", type=float, help="SPECT in counts: calibration factor"
     )
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "lesions",
-        help="segment lesions on PET/SPECT; label map, biomarker table, DICOM SEG and SR",
-        description=__doc__,
-    )
-    p.add_argument("input", help="study folder, series folder, DICOM file or NRRD/NIfTI+JSON")
-    p.add_argument("--series-uid", help="series to segment (default: the only PET)")
-    add_segmentation_arguments(p)
     p.add_argument(
         "--physiology",
         choices=("auto", "ct", "masks", "totalsegmentator", "off"),
@@ -87,8 +76,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         "TotalSegmentator when installed with its weights, else the CT rules; without CT or "
         "masks: not recognised, with a warning), 'ct', 'masks', 'totalsegmentator', 'off'",
     )
-    p.add_argument("--ct", help="CT of the PET/CT (default: the CT series of the study folder "
-                   "sharing the PET's FrameOfReferenceUID)")  # fmt: skip
     p.add_argument(
         "--organs",
         help="organ masks that label physiological uptake: label map (+JSON), SEG, RTSTRUCT or "
@@ -100,6 +87,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="auto",
         help="tracer family of the physiological-uptake rules (auto: from the radiopharmaceutical)",
     )
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "lesions",
+        help="segment lesions on PET/SPECT; label map, biomarker table, DICOM SEG and SR",
+        description=__doc__,
+    )
+    p.add_argument("input", help="study folder, series folder, DICOM file or NRRD/NIfTI+JSON")
+    p.add_argument("--series-uid", help="series to segment (default: the only PET)")
+    add_segmentation_arguments(p)
+    p.add_argument("--ct", help="CT of the PET/CT (default: the CT series of the study folder "
+                   "sharing the PET's FrameOfReferenceUID)")  # fmt: skip
     p.add_argument("--include-seed", type=_point, action="append", default=[], metavar="X,Y,Z")
     p.add_argument("--exclude-seed", type=_point, action="append", default=[], metavar="X,Y,Z")
     p.add_argument("--no-dicom", action="store_true", help="do not write SEG and SR")

@@ -1,8 +1,10 @@
 """``theranostics response BASELINE FOLLOWUP -o OUT``: lesion matching and PERCIST 1.0 /
 RECIP 1.0 classification between two PET (or SPECT) studies (docs/lesions.md).
 
-Each study is segmented with the chosen method, or its lesions are read from
-``--baseline-labels`` / ``--followup-labels`` (label maps on the study's grid). With
+Each study is segmented with the chosen method, physiological uptake set aside as by
+``theranostics lesions`` (``--physiology``; the CT of each study folder, or ``--baseline-ct`` /
+``--followup-ct``), or its lesions are read from ``--baseline-labels`` /
+``--followup-labels`` (label maps on the study's grid). With
 ``--register`` the follow-up CT is registered rigidly to the baseline CT (the CT series that
 shares the emission image's FrameOfReferenceUID in each study folder, or ``--baseline-ct`` /
 ``--followup-ct``); without it both studies are assumed in one coordinate system.
@@ -15,7 +17,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import InputError
-from .cmd_lesions import add_segmentation_arguments, load_emission, segment, write_csv
+from .cmd_lesions import add_segmentation_arguments, detect, load_emission, segment, write_csv
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,8 +41,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _labels(path: str | None, qimage, args):
+def _labels(path: str | None, qimage, args, study: str, ct: str | None, physiology: dict, key):
     if path is None:
+        if args.physiology != "off" and not args.exclude_organs:
+            local = argparse.Namespace(
+                **{**vars(args), "input": study, "ct": ct, "include_seed": [], "exclude_seed": []}
+            )
+            detection = detect(qimage, local)
+            physiology[key] = {
+                "organ_source": detection.organ_source,
+                "physiological_organs": [p.organ for p in detection.physiological],
+                "floor": detection.floor.get("value"),
+            }
+            return detection.lesions
         return segment(qimage, args)
     from ..cli.cmd_dose import read_image as read_plain
 
@@ -113,8 +126,13 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     base = load_emission(args.baseline, args.baseline_series_uid, args)
     follow = load_emission(args.followup, args.followup_series_uid, args)
-    seg_b = _labels(args.baseline_labels, base, args)
-    seg_f = _labels(args.followup_labels, follow, args)
+    physiology: dict = {}
+    seg_b = _labels(
+        args.baseline_labels, base, args, args.baseline, args.baseline_ct, physiology, "baseline"
+    )
+    seg_f = _labels(
+        args.followup_labels, follow, args, args.followup, args.followup_ct, physiology, "followup"
+    )
     transform, registration = None, {"method": "none"}
     if args.register:
         ct_b = _ct_for(args.baseline, base, args.baseline_ct)
@@ -127,6 +145,8 @@ def run(args: argparse.Namespace) -> int:
     write_csv(out / "response.csv", result.rows)
     payload = result.to_json()
     payload["registration"] = registration
+    payload["physiology"] = physiology or {"organ_source": "not recognised (--physiology off, "
+                                           "--exclude-organs or label maps given)"}  # fmt: skip
     write_json(out / "response.json", payload)
     print(
         f"PERCIST 1.0: {result.percist['category']}; RECIP 1.0: {result.recip['category']} "
