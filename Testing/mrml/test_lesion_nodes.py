@@ -190,3 +190,50 @@ def test_candidates_coloured_by_class_and_moved_between_classes(mrml_scene, dete
         set_candidate_class(node, "lesion_001", "organ")
     with pytest.raises(KeyError):
         set_candidate_class(node, "nothing", "lesion")
+
+
+@pytest.mark.slow
+def test_candidates_from_pet_and_ct_volume_nodes(mrml_scene, synthetic_study_small):
+    """The panel path: PET and CT volume nodes of the small PSMA study -> candidate node with
+    glands, kidneys and bladder set aside; ticking the left kidney's row adds it to the
+    recomputed biomarker table; organ segments given instead (TotalSegmentator's place) are
+    the source then."""
+    from TheranosticPlanningLib.lesions import (
+        candidate_biomarkers,
+        candidate_rows,
+        detect_lesion_candidates,
+        toggle_candidate_class,
+    )
+    from TheranosticPlanningLib.segmentations import segmentation_node_from_masks
+    from TheranosticPlanningLib.volumes import volume_node_from_image
+
+    from theranostics.io import read_image
+
+    study = synthetic_study_small / "dicom" / "pet_planning"
+    pet = read_image(study / "PT")
+    pet_node = volume_node_from_image(pet, mrml_scene, "PET")
+    ct_node = volume_node_from_image(read_image(study / "CT"), mrml_scene, "CT")
+    detection, node, table_node = detect_lesion_candidates(pet_node, ct_node)
+    rows = candidate_rows(node)
+    organs = sorted(r["organ"] for r in rows if r["class"] == "physiological")
+    assert organs == sorted(
+        ["bladder", "kidney_left", "kidney_right", "parotid_left", "parotid_right",
+         "submandibular_left", "submandibular_right"]
+    )  # fmt: skip
+    assert node.GetAttribute("Theranostics.OrganSource") == "CT anatomy rules"
+    lesions = detection.lesions.count
+    assert table_node.GetTable().GetNumberOfRows() == lesions + 1  # + total
+    row = next(i for i, r in enumerate(rows) if r["organ"] == "kidney_left")
+    toggle_candidate_class(node, row)
+    table, _ = candidate_biomarkers(pet_node, node)
+    assert table.total["lesion_count"] == lesions + 1
+    kidney = next(r for r in table.lesions if r["name"] == rows[row]["segment_id"])
+    assert kidney["volume_mL"] > 50  # the whole kidney candidate, not a fragment
+    # an organ segmentation node (as TotalSegmentator makes) replaces the CT rules
+    masks = {"kidney_left": sitk.Cast(detection.physiological_labels == 1 + next(
+        i for i, p in enumerate(detection.physiological) if p.organ == "kidney_left"),
+        sitk.sitkUInt8)}  # fmt: skip
+    organ_node = segmentation_node_from_masks(masks, mrml_scene, "TotalSegmentator")
+    again, node2, _ = detect_lesion_candidates(pet_node, ct_node, organ_segmentation=organ_node)
+    assert again.organ_source == "segmentation node 'TotalSegmentator'"
+    assert [p.organ for p in again.physiological] == ["kidney_left"]

@@ -293,3 +293,80 @@ def lesion_masks_from_candidates(node, reference: sitk.Image) -> dict[str, sitk.
     changes."""
     masks = masks_from_segmentation_node(node, reference)  # keyed by segment name
     return {r["segment_id"]: masks[r["name"]] for r in candidate_rows(node) if r["is_lesion"]}
+
+
+def detect_lesion_candidates(
+    pet_node,
+    ct_node=None,
+    *,
+    organ_segmentation=None,
+    organ_source: str | None = None,
+    tracer: str = "auto",
+    method: str = "percent-max",
+    min_volume_mL: float = 1.0,
+    include_seeds_lps=(),
+    exclude_seeds_lps=(),
+    name: str | None = None,
+):
+    """Lesion candidates of a PET volume node with physiological uptake recognised
+    (:func:`theranostics.lesions.detection.detect_lesions`): from ``organ_segmentation`` (a
+    segmentation node, e.g. TotalSegmentator's output, whose segment names say the organ)
+    when given, else from the CT volume node's anatomy, else not at all (a note says so).
+
+    Returns:
+        ``(detection, candidates node, biomarker table node)``: the core result, the node of
+        :func:`candidate_segmentation_node` and the biomarkers of the lesions, in the scene
+        of ``pet_node``.
+
+    Raises:
+        InputError / GeometryError: as ``detect_lesions`` (CT not overlapping the PET ...).
+    """
+    from theranostics.lesions import lesion_biomarkers
+    from theranostics.lesions.detection import detect_lesions
+
+    from .volumes import image_from_volume_node
+
+    pet = image_from_volume_node(pet_node)
+    ct = image_from_volume_node(ct_node) if ct_node is not None else None
+    masks = None
+    if organ_segmentation is not None:
+        masks = masks_from_segmentation_node(organ_segmentation, pet.image)
+    detection = detect_lesions(
+        pet,
+        ct,
+        organ_masks=masks,
+        organ_masks_source=organ_source
+        or (f"segmentation node {organ_segmentation.GetName()!r}" if masks else "organ masks"),
+        tracer=tracer,
+        method=method,
+        min_volume_mL=float(min_volume_mL),
+        include_seeds_lps=include_seeds_lps,
+        exclude_seeds_lps=exclude_seeds_lps,
+    )
+    scene = pet_node.GetScene()
+    base = name or pet_node.GetName()
+    node = candidate_segmentation_node(detection, scene, f"{base} lesion candidates")
+    table = lesion_biomarkers(pet, detection.lesions)
+    table_node = biomarker_table_node(table, scene, f"{base} biomarkers")
+    return detection, node, table_node
+
+
+def candidate_biomarkers(pet_node, candidates_node, scene=None, name: str | None = None):
+    """The biomarker table of the candidates currently of class lesion (after the reader
+    moved some), recomputed on the PET: ``(BiomarkerTable, table node)``."""
+    import numpy as np
+
+    from theranostics.lesions import lesion_biomarkers
+
+    from .volumes import image_from_volume_node
+
+    pet = image_from_volume_node(pet_node)
+    masks = lesion_masks_from_candidates(candidates_node, pet.image)
+    labels = np.zeros(pet.image.GetSize()[::-1], dtype=np.uint16)
+    for value, mask in enumerate(masks.values(), start=1):
+        labels[sitk.GetArrayViewFromImage(mask) > 0] = value
+    image = sitk.GetImageFromArray(labels)
+    image.CopyInformation(pet.image)
+    table = lesion_biomarkers(pet, image, names=list(masks))
+    node = biomarker_table_node(table, scene or pet_node.GetScene(), name or "Lesion biomarkers")
+    return table, node
