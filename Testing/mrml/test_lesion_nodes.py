@@ -236,4 +236,5 @@ def test_candidates_from_pet_and_ct_volume_nodes(mrml_scene, synthetic_study_sma
     organ_node = segmentation_node_from_masks(masks, mrml_scene, "TotalSegmentator")
     again, node2, _ = detect_lesion_candidates(pet_node, ct_node, organ_segmentation=organ_node)
     assert again.organ_source == "segmentation node 'TotalSegmentator'"
+    assert node2.GetAttribute("Theranostics.OrganSource") == again.organ_source
     assert [p.organ for p in again.physiological] == ["kidney_left"]
