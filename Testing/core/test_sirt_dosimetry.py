@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from sirt_nrrd import PET_1, SEG_1, sirt_nrrd_dir, write_y90_phantom
+from sirt_nrrd import PET_1, SEG_1, sirt_nrrd_dir, write_seg_nrrd, write_y90_phantom
 
 from theranostics.errors import InputError, NuclideError, QuantificationError, TimingError
 from theranostics.io.slicer_files import read_segmentation, read_volume
@@ -165,6 +165,7 @@ def _direct_segment_activity_MBq(pet: sitk.Image, seg, name: str) -> float:
     return float(values[kk, jj, ii].sum()) * fine_mL / 1e6
 
 
+@pytest.mark.realdata
 def test_real_patient_1_per_segment_activity():
     folder = sirt_nrrd_dir()
     pet = read_volume(folder / PET_1, overrides={"units": "Bq/mL", "nuclide": "Y-90"})
@@ -202,3 +203,38 @@ def test_clip_negative_noise(tmp_path):
     r = sirt_dosimetry(q, seg, decay_corrected_to_implantation=True, clip_negative=True)
     assert any("4 negative voxels" in n for n in r.results["notes"])
     assert float(sitk.GetArrayViewFromImage(r.activity_MBq).min()) == 0.0
+
+
+def test_decay_during_the_acquisition_is_corrected(tmp_path):
+    q, seg = _phantom(tmp_path)
+    implanted = datetime(2024, 5, 1, 9, 0)
+    r = sirt_dosimetry(
+        q,
+        seg,
+        implantation_datetime=implanted,
+        acquisition_datetime=implanted + timedelta(hours=T_HALF_H),
+        acquisition_duration_s=1800.0,
+    )
+    lam = math.log(2) / (T_HALF_H * 3600)
+    average = -math.expm1(-lam * 1800.0) / (lam * 1800.0)  # mean / start activity
+    assert r.results["timing"]["decay_correction_factor"] == pytest.approx(2.0 / average)
+
+
+def test_lung_structure_takes_the_lung_density(tmp_path):
+    pet, _ = write_y90_phantom(tmp_path)
+    lung = np.zeros((40, 40, 40), np.uint8)
+    lung[4:10, 8:32, 8:32] = 1  # overlapping the edge of the active cube
+    seg = write_seg_nrrd(
+        tmp_path / "lung.seg.nrrd", [lung], [("Right lung", 0, 1)], origin=(-0.5, -0.5, -0.5)
+    )
+    q = read_volume(pet, overrides={"units": "Bq/mL", "nuclide": "Y-90"})
+    r = sirt_dosimetry(q, seg, decay_corrected_to_implantation=True, lung_density_g_per_mL=0.3)
+    entry = r.results["structures"]["Right lung"]
+    assert entry["role"] == "lung"
+    assert entry["density_g_per_mL"] == pytest.approx(0.3)
+    assert r.results["lung_mean_dose_Gy"] == {"Right lung": entry["mean_dose_Gy"]}
+    assert entry["activity_MBq"] > 0
+    # the lower density raises the dose: D = K A / m with m = 0.3 g/mL x V
+    assert entry["mean_dose_Gy"] == pytest.approx(
+        K_ICRP107 * entry["activity_MBq"] / (0.3 * entry["volume_mL"]), rel=1e-5
+    )

@@ -195,6 +195,7 @@ EXPECTED_SEGMENTS = {
 }
 
 
+@pytest.mark.realdata
 @pytest.mark.parametrize("name", [SEG_1, SEG_2])
 def test_real_segmentations_names_and_voxel_counts(name):
     path = sirt_nrrd_dir() / name
@@ -212,6 +213,7 @@ def test_real_segmentations_names_and_voxel_counts(name):
             assert int(np.sum(data[..., layer] == label)) == EXPECTED_SEGMENTS[name][value]
 
 
+@pytest.mark.realdata
 def test_real_pet_total_activity_in_field_of_view():
     path = sirt_nrrd_dir() / PET_1
     pet = read_volume(path, overrides={"units": "Bq/mL", "nuclide": "Y-90"})
@@ -222,6 +224,7 @@ def test_real_pet_total_activity_in_field_of_view():
     assert 1050.0 < total_MBq < 1200.0  # "about 1.1 GBq in the field of view" (README)
 
 
+@pytest.mark.realdata
 def test_real_spect_third_axis_points_to_minus_z():
     path = sirt_nrrd_dir() / SPECT_2
     spect = read_volume(path, overrides={"units": "counts", "nuclide": "Tc-99m"})
