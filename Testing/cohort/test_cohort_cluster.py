@@ -201,3 +201,37 @@ def test_bars_resumed_run_skips_finished_studies(first_run, resumed_run):
     assert doc["submitted"] == 1  # only the failed study went to the cluster again
     assert resumed_run["code"] == 1
     assert first_run["wall_s"] >= 4 * resumed_run["wall_s"], (first_run, resumed_run)
+
+
+def test_sirt_dosimetry_through_the_same_path(cluster, tmp_path):
+    """The 90Y post-treatment dosimetry of a real patient (Slicer NRRD files) as a cohort
+    task on the same cluster: the manifest's study_dir names the PET volume."""
+    from theranostics.cohort import run_cohort
+    from theranostics.cohort.tasks import registered
+
+    if not registered("sirt-dosimetry"):
+        pytest.skip("theranostics sirt-dosimetry is not registered in this installation")
+    from sirt_nrrd import PET_1, SEG_1, sirt_nrrd_dir
+
+    folder = sirt_nrrd_dir()
+    result = run_cohort(
+        [{"id": "sirt1", "study_dir": folder / PET_1, "masks": folder / SEG_1}],
+        tmp_path / "out",
+        task="sirt-dosimetry",
+        task_options=[
+            "--nuclide",
+            "Y-90",
+            "--units",
+            "Bq/mL",
+            "--decay-corrected-to-implantation",
+            "--no-report",
+        ],
+        scheduler=cluster.address,
+    )
+    (record,) = result.records
+    assert record["status"] == "ok", record.get("error")
+    doc = json.loads((tmp_path / "out" / "sirt1" / "results.json").read_text())
+    row = read_summary(tmp_path / "out")["sirt1"]
+    assert float(row["Tumor 1_mean_dose_Gy"]) == doc["structures"]["Tumor 1"]["mean_dose_Gy"]
+    assert float(row["tumor_to_normal_ratio"]) == doc["tumor_to_normal_ratio"]
+    assert "lesions (pooled)" in (tmp_path / "out" / "cohort_report.html").read_text()

@@ -286,7 +286,8 @@ def run_cohort(
     tell()
     if pending:
         distributed = _import_distributed()
-        own_client, cluster, ctx.label = _cluster_client(distributed, scheduler, workers, client)
+        n_local = min(workers or available_cores(), len(pending))
+        own_client, cluster, ctx.label = _cluster_client(distributed, scheduler, n_local, client)
         ctx.submitted = len(pending)
         try:
             ctx.allowed = _allowed_failures(own_client, cluster is not None)

@@ -22,6 +22,7 @@ BASE_COLUMNS = ("id", "status", "error", "wall_s", "worker", "study_dir")
 METRIC_LABELS = {
     "mean_dose_Gy": "mean absorbed dose (Gy)",
     "Gy_per_GBq": "absorbed dose per administered activity (Gy/GBq)",
+    "D70_Gy": "minimum dose to the hottest 70 % (D70, Gy)",
     "tia_MBq_h": "time-integrated activity (MBq·h)",
     "effective_half_life_h": "effective half-life (h)",
     "predicted_dose_Gy": "predicted mean absorbed dose (Gy)",
@@ -80,9 +81,10 @@ def _distributions(records: list[dict]) -> dict[str, dict[str, list[tuple[str, f
     return out
 
 
-def distribution_svg(groups: dict[str, list[tuple[str, float]]], xlabel: str) -> str:
-    """Horizontal box plots (one per group) with every study as a jittered point, as an
-    SVG fragment. Uses matplotlib's object API (no pyplot, no global backend change)."""
+def distribution_figure(groups: dict[str, list[tuple[str, float]]], xlabel: str):
+    """A matplotlib ``Figure``: horizontal box plots (one per group: quartiles, median,
+    whiskers at 1.5 IQR) with every study as a jittered point. Built with matplotlib's
+    object API (no pyplot, no change of the global backend, safe in Slicer)."""
     import numpy as np
     from matplotlib.figure import Figure
 
@@ -107,13 +109,21 @@ def distribution_svg(groups: dict[str, list[tuple[str, float]]], xlabel: str) ->
     for pos, values in zip(positions, data):
         jitter = rng.uniform(-0.18, 0.18, len(values))
         ax.scatter(values, pos + jitter, s=14, color="#0072B2", alpha=0.8, zorder=3)
+    finite = [v for values in data for v in values]
+    if finite and min(finite) > 0 and max(finite) / min(finite) > 30:
+        ax.set_xscale("log")  # organs and lesions span decades: keep both readable
     ax.set_yticks(positions, names)
     ax.invert_yaxis()
     ax.set_xlabel(xlabel)
     ax.grid(axis="x", color="#ddd")
     fig.tight_layout()
+    return fig
+
+
+def distribution_svg(groups: dict[str, list[tuple[str, float]]], xlabel: str) -> str:
+    """:func:`distribution_figure` as an inline SVG fragment."""
     buffer = io.StringIO()
-    fig.savefig(buffer, format="svg")
+    distribution_figure(groups, xlabel).savefig(buffer, format="svg")
     svg = buffer.getvalue()
     return svg[svg.find("<svg") :]
 

@@ -142,13 +142,18 @@ def plan_sirt_headline(doc: dict) -> Headline:
 
 
 def sirt_dosimetry_headline(doc: dict) -> Headline:
-    """Mean absorbed dose (Gy) per structure and the numbers at the top of results.json."""
-    head = _structure_headline(
-        doc, {"mean_dose_Gy": "mean_dose_Gy", "Gy_per_GBq": "dose_per_activity_Gy_per_GBq"}
-    )
-    for key, value in doc.items():
-        number = _number(value)
-        if number is not None and key.endswith(("_GBq", "_MBq", "_Gy", "_fraction", "_ratio")):
+    """Mean absorbed dose and D70 (Gy) per structure, and the activity, T/N and lung dose
+    figures at the top of results.json."""
+    head = _structure_headline(doc, {"mean_dose_Gy": "mean_dose_Gy", "D70_Gy": "D70_Gy"})
+    for key in (
+        "total_activity_in_field_of_view_MBq",
+        "administered_activity_MBq",
+        "fraction_of_administered_in_field_of_view",
+        "tumor_to_normal_ratio",
+        "lung_mean_dose_Gy",
+    ):
+        number = _number(doc.get(key))
+        if number is not None:
             head.scalars[key] = number
     return head
 

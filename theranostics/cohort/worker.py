@@ -101,6 +101,7 @@ def run_study(spec: dict) -> dict:
     for ITK in this study, or ``None``) and ``results_file``.
     """
     from ..io.output_dir import OutputFolder
+    from .tasks import option_table
 
     started = time.perf_counter()
     record = {
@@ -127,6 +128,8 @@ def run_study(spec: dict) -> dict:
         with folder as work:
             output = work / spec["output_file"] if spec.get("output_file") else work
             argv = [spec["task"], spec["study_dir"], *spec["options"], "-o", str(output)]
+            if "quiet" in option_table(spec["task"]) and "--quiet" not in argv:
+                argv.insert(2, "--quiet")  # no per-step progress lines in the study's log
             record["argv"] = (
                 [*argv[:-1], str(target / spec["output_file"])]
                 if spec.get("output_file")
