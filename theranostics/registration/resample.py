@@ -96,6 +96,20 @@ def resample_activity(
     Raises:
         UnitsError: ``spect`` is not in Bq/mL; GeometryError: the grids share no voxel.
     """
+    return resample_with_conservation(
+        spect, reference, transform, frame_of_reference_uid=frame_of_reference_uid
+    )[0]
+
+
+def resample_with_conservation(
+    spect: QuantitativeImage,
+    reference: sitk.Image,
+    transform: sitk.Transform,
+    *,
+    frame_of_reference_uid: str | None = None,
+) -> tuple[QuantitativeImage, dict]:
+    """:func:`resample_activity` and the :func:`conservation_report` figures it computed
+    (for callers that keep both, without resampling the coverage mask twice)."""
     path = spect.meta.source_files[0] if spect.meta.source_files else None
     if spect.meta.quantity.units != "Bq/mL":
         raise UnitsError(
@@ -138,4 +152,4 @@ def resample_activity(
     changes = {"problems": (*spect.meta.problems, *notes)}
     if frame_of_reference_uid is not None:
         changes["frame_of_reference_uid"] = frame_of_reference_uid
-    return QuantitativeImage(resampled, spect.meta.replace(**changes))
+    return QuantitativeImage(resampled, spect.meta.replace(**changes)), figures
