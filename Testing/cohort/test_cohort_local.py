@@ -83,3 +83,40 @@ def test_changed_option_recomputes_only_its_study_with_progress(local_run):
     assert seen[-1][1].startswith("2/2 done")
     lesions = json.loads((local_run["out"] / "p2" / "lesions.json").read_text())
     assert all(les["volume_mL"] >= 3.0 for les in lesions["biomarkers"]["lesions"])
+
+
+def test_cancelled_run_then_resumed_does_only_what_is_missing(local_run, tmp_path):
+    """The Slicer Cancel button (the progress callback raises ``Cancelled``) stops the run
+    after the first study; the summary says so; the same run again computes only the rest."""
+    from theranostics.progress import Cancelled
+
+    rows = [{"id": r["id"], "study_dir": r["study_dir"]} for r in local_run["rows"]]
+    manifest = write_manifest(tmp_path / "cohort.csv", rows)
+    out = tmp_path / "out"
+    options = ["--min-volume-mL", "0.5", "--no-dicom"]
+
+    def cancel_after_the_first(fraction, message):
+        if message.startswith("1/2 done"):
+            raise Cancelled("cancelled by the user")
+
+    with pytest.raises(Cancelled):
+        run_cohort(
+            manifest,
+            out,
+            task="lesions",
+            task_options=options,
+            workers=1,
+            progress=cancel_after_the_first,
+        )
+    summary = read_summary(out)
+    first = [i for i in ("p1", "p2") if summary[i]["status"] == "ok"]
+    stopped = [i for i in ("p1", "p2") if summary[i]["status"] == "failed"]
+    assert len(first) == 1 and len(stopped) == 1
+    assert summary[stopped[0]]["error"].startswith("Cancelled: the cohort run was stopped")
+
+    result = run_cohort(manifest, out, task="lesions", task_options=options, workers=1)
+    status = {r["id"]: r["status"] for r in result.records}
+    assert status[first[0]] == "skipped"
+    assert status[stopped[0]] in ("ok", "skipped")  # "skipped" if it finished after the cancel
+    assert (out / stopped[0] / "lesions.json").is_file()
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import OptionError, OutputError
-from ..progress import ProgressCallback, report
+from ..progress import Cancelled, ProgressCallback, report
 from . import tasks as _tasks
 from .manifest import StudyRow, read_manifest, rows_from_records
 from .worker import RECORD_NAME, _ArgumentError, _parse, one_line, run_study
@@ -333,18 +333,19 @@ def run_cohort(
                         last_running = running
                     if waiting:
                         time.sleep(0.25)
-            except KeyboardInterrupt:
+            except (KeyboardInterrupt, Cancelled) as stop:  # Ctrl-C, or the Cancel button
                 for fut in waiting:
                     fut.cancel()
-                for fut in waiting:
-                    item = futures[fut]
-                    records[item["id"]] = {
-                        "id": item["id"],
-                        "task": task,
-                        "study_dir": item["study_dir"],
-                        "status": "failed",
-                        "error": "Interrupted: the cohort run was interrupted before it ended",
-                    }
+                for item in futures.values():
+                    if item["id"] not in records:
+                        records[item["id"]] = {
+                            "id": item["id"],
+                            "task": task,
+                            "study_dir": item["study_dir"],
+                            "status": "failed",
+                            "error": f"{type(stop).__name__}: the cohort run was stopped "
+                            "before this study ended",
+                        }
                 _finish(ctx, records)
                 raise
         finally:
