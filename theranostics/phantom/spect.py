@@ -58,6 +58,8 @@ def move_activity(
     out = np.zeros(values.size, dtype=np.float64)
     origin = np.asarray(grid.origin_mm)
     spacing = np.asarray(grid.spacing_mm)
+    shape_ijk = np.array([nx, ny, nz])
+    stride = np.array([1, nx, nx * ny])  # linear index = i + nx (j + ny k)
     for start in range(0, idx.size, chunk):
         part = idx[start : start + chunk]
         k, rem = np.divmod(part, ny * nx)
@@ -67,20 +69,27 @@ def move_activity(
         base = np.floor(cont).astype(np.int64)
         frac = cont - base
         v = flat[part].astype(np.float64)
+        # per axis and corner side (0: floor, 1: floor + 1): weight, inside the grid
+        weights = [(1.0 - frac[:, a], frac[:, a]) for a in range(3)]
+        inside = [
+            ((base[:, a] >= 0) & (base[:, a] < shape_ijk[a]),
+             (base[:, a] >= -1) & (base[:, a] < shape_ijk[a] - 1))
+            for a in range(3)
+        ]  # fmt: skip
+        lin0 = base @ stride
         for corner in range(8):
-            off = np.array([(corner >> 0) & 1, (corner >> 1) & 1, (corner >> 2) & 1])
-            w = np.prod(np.where(off == 1, frac, 1.0 - frac), axis=1)
-            ci = base + off
-            ok = (
-                (ci[:, 0] >= 0)
-                & (ci[:, 0] < nx)
-                & (ci[:, 1] >= 0)
-                & (ci[:, 1] < ny)
-                & (ci[:, 2] >= 0)
-                & (ci[:, 2] < nz)
-            )
-            lin = (ci[ok, 2] * ny + ci[ok, 1]) * nx + ci[ok, 0]
-            out += np.bincount(lin, weights=v[ok] * w[ok], minlength=values.size)
+            oi, oj, ok_ = (corner >> 0) & 1, (corner >> 1) & 1, (corner >> 2) & 1
+            # the same products in the same order as prod(where(off, frac, 1 - frac), axis=1)
+            w = weights[0][oi] * weights[1][oj] * weights[2][ok_]
+            ok = inside[0][oi] & inside[1][oj] & inside[2][ok_]
+            lin = lin0[ok] + (oi + nx * oj + nx * ny * ok_)
+            if lin.size == 0:
+                continue
+            # The chunk's points are consecutive voxels, so their targets span a narrow band
+            # of the grid: count on that band only (the same sums in the same order as a
+            # whole-grid bincount, without adding a grid of zeros per corner).
+            lo, hi = int(lin.min()), int(lin.max()) + 1
+            out[lo:hi] += np.bincount(lin - lo, weights=v[ok] * w[ok], minlength=hi - lo)
     return out.reshape(values.shape)
 
 
