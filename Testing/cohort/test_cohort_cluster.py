@@ -235,3 +235,33 @@ def test_sirt_dosimetry_through_the_same_path(cluster, tmp_path):
     assert float(row["Tumor 1_mean_dose_Gy"]) == doc["structures"]["Tumor 1"]["mean_dose_Gy"]
     assert float(row["tumor_to_normal_ratio"]) == doc["tumor_to_normal_ratio"]
     assert "lesions (pooled)" in (tmp_path / "out" / "cohort_report.html").read_text()
+
+
+@pytest.mark.realdata
+def test_plan_sirt_through_the_same_path(cluster, tmp_path, siemens_maa_dir):
+    """90Y partition-model planning of the real Siemens MAA SPECT/CT as a cohort task: the
+    plan's headline (activity, per-compartment predicted dose) reaches the summary."""
+    from theranostics.cohort import run_cohort
+
+    result = run_cohort(
+        [{"id": "maa1", "study_dir": siemens_maa_dir}],
+        tmp_path / "out",
+        task="plan-sirt",
+        task_options=[
+            "--target",
+            "Tumor",
+            "--lung",
+            "Lung",
+            "--normal-rest-of-body",
+            "--target-tumor-Gy",
+            "200",
+        ],
+        scheduler=cluster.address,
+    )
+    (record,) = result.records
+    assert record["status"] == "ok", record.get("error")
+    plan = json.loads((tmp_path / "out" / "maa1" / "plan.json").read_text())
+    row = read_summary(tmp_path / "out")["maa1"]
+    assert float(row["recommended_activity_GBq"]) == plan["recommended_activity_GBq"]
+    # the activity is rounded down, so the tumour gets at most its 200 Gy target
+    assert 180.0 < float(row["Tumor_predicted_dose_Gy"]) <= 200.0

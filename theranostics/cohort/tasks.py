@@ -124,20 +124,26 @@ def lesions_headline(doc: dict) -> Headline:
 
 
 def plan_sirt_headline(doc: dict) -> Headline:
-    """Recommended activity (GBq), lung shunt fraction and predicted compartment doses."""
-    head = Headline()
-    for key in ("recommended_activity_GBq", "unrounded_activity_GBq", "lung_shunt_fraction"):
+    """Recommended activity (GBq), lung shunt fraction, T/N and predicted lung dose; per
+    compartment the predicted mean dose (Gy) and dose per GBq (schema
+    ``theranostics-plan-sirt/1``)."""
+    head = _structure_headline(
+        {"structures": doc.get("compartments") or {}},
+        {"predicted_dose_Gy": "predicted_dose_Gy", "Gy_per_GBq": "dose_Gy_per_GBq"},
+    )
+    compartments = doc.get("compartments") or {}
+    head.lesions = [
+        n for n, c in compartments.items() if isinstance(c, dict) and c.get("tissue") == "tumor"
+    ]
+    for key in (
+        "recommended_activity_GBq",
+        "lung_shunt_fraction",
+        "tumor_to_normal_ratio",
+        "predicted_lung_cumulative_Gy",
+    ):
         number = _number(doc.get(key))
-        if number is None:
-            number = _number((doc.get("partition") or {}).get(key))
         if number is not None:
             head.scalars[key] = number
-    doses = doc.get("predicted_dose_Gy") or {}
-    if isinstance(doses, dict):
-        for name, value in doses.items():
-            number = _number(value)
-            if number is not None:
-                head.per_structure.setdefault("predicted_dose_Gy", {})[name] = number
     return head
 
 
