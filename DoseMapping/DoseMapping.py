@@ -61,6 +61,8 @@ nodes you can inspect and correct.</li>
 time-integrated activity (MBq·h) with its uncertainty (EANM).</li>
 <li><b>Dose</b>: absorbed dose (Gy) by voxel S-value kernels or local deposition, BED (Gy),
 DVHs.</li>
+<li><b>Radioembolisation (single time point)</b>: permanent-implant 90Y dosimetry from one
+post-treatment PET/SPECT and a segmentation (Gy; D70, V100Gy, tumour-to-normal ratio).</li>
 <li><b>Verification</b>: planned versus delivered, dose difference, gamma index (Low 1998).</li>
 <li><b>Exports</b>: DICOM RT Dose, SEG, SR, NRRD maps, CSV/JSON tables and an HTML report.</li>
 </ul>
@@ -103,6 +105,22 @@ class DoseMappingParameterNode:
     exportSeg: bool = True
     exportSr: bool = True
     exportReport: bool = True
+    # radioembolisation, one post-treatment 90Y PET/SPECT (permanent implant)
+    sirtVolume: vtkMRMLScalarVolumeNode
+    sirtSegmentation: vtkMRMLSegmentationNode
+    sirtMethod: Annotated[str, Choice(["led", "kernel"])] = "led"
+    sirtDecayCorrectedToImplantation: bool = False
+    sirtImplantationDateTime: str = ""
+    sirtAcquisitionDateTime: str = ""
+    sirtCalibrationCpsPerMBq: Annotated[float, WithinRange(0.0, 1.0e6)] = 0.0
+    sirtDensityGPerML: Annotated[float, WithinRange(0.01, 5.0)] = 1.03
+    sirtLungDensityGPerML: Annotated[float, WithinRange(0.01, 5.0)] = 0.3
+    sirtTumorSegmentNames: str = ""
+    sirtNormalSegmentName: str = ""
+    sirtLungSegmentNames: str = ""
+    sirtClipNegative: bool = False
+    sirtDoseVolume: vtkMRMLScalarVolumeNode
+    sirtResultsTable: vtkMRMLTableNode
 
 
 class DoseMappingWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -132,6 +150,7 @@ class DoseMappingWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.fitKineticsButton.connect("clicked(bool)", self.onFitKinetics)
         self.ui.computeDoseButton.connect("clicked(bool)", self.onComputeDose)
         self.ui.verifyButton.connect("clicked(bool)", self.onVerify)
+        self.ui.sirtComputeButton.connect("clicked(bool)", self.onComputeSirtDose)
         self.ui.exportButton.connect("clicked(bool)", self.onExport)
         self.ui.openReportButton.connect("clicked(bool)", self.onOpenReport)
         self.ui.installDependenciesButton.connect("clicked(bool)", self.onInstallDependencies)
@@ -221,6 +240,18 @@ class DoseMappingWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.logic.verify(self._parameterNode, progress=progress)
             selection = slicer.app.applicationLogic().GetSelectionNode()
             selection.SetActiveTableID(self._parameterNode.comparisonTable.GetID())
+            slicer.app.applicationLogic().PropagateTableSelection()
+
+    def onComputeSirtDose(self):
+        with longAction(
+            "Radioembolisation dosimetry", "Radioembolisation dosimetry failed."
+        ) as progress:
+            table = self.logic.computeSirtDose(self._parameterNode, progress=progress)
+            slicer.util.setSliceViewerLayers(
+                foreground=self._parameterNode.sirtDoseVolume, foregroundOpacity=0.5
+            )
+            selection = slicer.app.applicationLogic().GetSelectionNode()
+            selection.SetActiveTableID(table.GetID())
             slicer.app.applicationLogic().PropagateTableSelection()
 
     def onExport(self):
@@ -316,6 +347,31 @@ class DoseMappingLogic(ScriptedLoadableModuleLogic):
             progress=progress,
         )
         return p.comparisonTable
+
+    def computeSirtDose(self, p, progress=None):
+        """Single-time-point 90Y dosimetry (:mod:`DoseMappingLib.panel_sirt`); stores the
+        dose and table nodes and returns the table."""
+        from DoseMappingLib.panel_sirt import sirt_dosimetry_panel
+
+        nodes = sirt_dosimetry_panel(
+            p.sirtVolume,
+            p.sirtSegmentation,
+            method=p.sirtMethod,
+            decay_corrected_to_implantation=p.sirtDecayCorrectedToImplantation,
+            implantation_datetime_text=p.sirtImplantationDateTime,
+            acquisition_datetime_text=p.sirtAcquisitionDateTime,
+            calibration_cps_per_MBq=p.sirtCalibrationCpsPerMBq,
+            tumor_names_text=p.sirtTumorSegmentNames,
+            normal_name_text=p.sirtNormalSegmentName,
+            lung_names_text=p.sirtLungSegmentNames,
+            density_g_per_mL=p.sirtDensityGPerML,
+            lung_density_g_per_mL=p.sirtLungDensityGPerML,
+            clip_negative=p.sirtClipNegative,
+            dose_node=p.sirtDoseVolume,
+            progress=progress,
+        )
+        p.sirtDoseVolume, p.sirtResultsTable = nodes.dose_node, nodes.table_node
+        return nodes.table_node
 
     def export(self, p, progress=None):
         from DoseMappingLib.panel import export
