@@ -91,6 +91,13 @@ def run(args: argparse.Namespace) -> int:
 
     tia = read_image(args.tia, "--tia")
     ct = read_image(args.ct, "--ct") if args.ct else None
+    if ct is not None and ct.GetDimension() != 3:
+        raise _InputError(
+            f"the CT is {ct.GetDimension()}D, a 3D volume is needed",
+            path=args.ct,
+            tag="--ct",
+            fix="give the 3D CT of the TIA's session (NRRD/NIfTI)",
+        )
     try:
         dose = compute_dose(
             tia,

@@ -26,6 +26,12 @@ def parse_voxel_mm(text: str) -> tuple[float, float, float]:
             tag="--voxel-mm",
             fix="write e.g. --voxel-mm 4.8 or --voxel-mm 4,4,5",
         )
+    from .. import plausibility
+
+    for value in values:
+        plausibility.check(
+            value, plausibility.SPACING_MM, tag="--voxel-mm", fix="give the voxel size in mm"
+        )
     return (values[0], values[1], values[2])
 
 

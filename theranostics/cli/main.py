@@ -77,14 +77,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-#: Output option of each writing command: (argparse dest, "file" | "folder" | "folder-any").
+#: Output option of each writing command: (argparse dest, "file" | "image" | "folder" |
+#: "folder-any"); "image" is a file with an image suffix (.nrrd, .nii.gz, .mha ...).
 #: "folder" must be new, empty or an earlier theranostics output (it is replaced whole);
 #: "folder-any" only has to be a writable folder (the command checks the rest itself).
 OUTPUT_OPTIONS = {
-    "dose": ("output", "file"),
-    "tia": ("output", "file"),
+    "dose": ("output", "image"),
+    "tia": ("output", "image"),
     "tac": ("output", "file"),
-    "gamma": ("output", "file"),
+    "gamma": ("output", "image"),
     "plan-rlt": ("output", "file"),
     "dosimetry": ("out", "folder"),
     "lesions": ("output", "folder"),
@@ -149,6 +150,13 @@ NON_NEGATIVE_OPTIONS = frozenset(
 )
 
 
+#: Percentages that cannot exceed 100 (a dose criterion, a cutoff, a fraction of the maximum).
+PERCENT_OPTIONS = frozenset({"dose_percent", "cutoff_percent", "percent"})
+#: Activities per administration (GBq) within the plausibility range of the project
+#: (docs/ingest.md: at most 100 GBq per patient).
+ACTIVITY_GBQ_OPTIONS = frozenset({"standard_activity_GBq", "activity_step_GBq"})
+
+
 def check_numeric_options(args: argparse.Namespace) -> None:
     """Refuse NaN and infinite values of numeric options (``float("nan")`` parses), and
     negative (or zero) values of physical quantities (:data:`POSITIVE_OPTIONS`,
@@ -170,6 +178,18 @@ def check_numeric_options(args: argparse.Namespace) -> None:
                     f"{option} is {v:g}; it must be greater than 0",
                     tag=option,
                     fix="give a positive value",
+                )
+            if name in PERCENT_OPTIONS and v > 100:
+                raise OptionError(
+                    f"{option} is {v:g} %; a percentage here is at most 100",
+                    tag=option,
+                    fix="give a percentage between 0 and 100",
+                )
+            if name in ACTIVITY_GBQ_OPTIONS and v > 100:
+                raise OptionError(
+                    f"{option} is {v:g} GBq, more than any administration (100 GBq)",
+                    tag=option,
+                    fix="give the activity in GBq",
                 )
             if name in NON_NEGATIVE_OPTIONS and v < 0:
                 raise OptionError(
@@ -233,8 +253,17 @@ def check_output_option(args: argparse.Namespace) -> None:
     if not value:
         return
     option = "-o" if dest in ("output", "out") else dest.upper()
-    if kind == "file":
+    if kind in ("file", "image"):
         check_output_file(value, option=option)
+        from .cmd_dose import _SUFFIXES, _suffix
+
+        if kind == "image" and not _suffix(Path(value)):
+            raise OutputError(
+                "unknown output image format",
+                path=value,
+                tag=option,
+                fix=f"use one of {', '.join(_SUFFIXES)}",
+            )
     elif kind == "folder":
         check_output_folder(value, option=option)
     else:
