@@ -55,7 +55,8 @@ editable.</li>
 thresholds; biomarkers SUVmax/SUVpeak/SUVmean, volume (mL), total lesion uptake.</li>
 <li><b>Response</b>: PERCIST 1.0 and RECIP 1.0 between a baseline and a follow-up.</li>
 <li><b>177Lu planning</b>: maximum activity per cycle (GBq) under organ BED limits (Gy).</li>
-<li><b>90Y planning</b>: partition model, MIRD and BSA methods from 99mTc-MAA SPECT/CT.</li>
+<li><b>90Y planning</b>: partition model, MIRD and BSA methods from 99mTc-MAA SPECT/CT, or
+from the SPECT and a loaded .seg.nrrd without a CT (lung shunt fraction in %).</li>
 </ul>
 Coordinates: Slicer RAS; the core computes in DICOM LPS and the module converts in one place.
 User guide: <a href="https://github.com/theranostics-slicer/SlicerTheranostics/blob/main/docs/user-guide-planning.md">docs/user-guide-planning.md</a>.
@@ -159,6 +160,11 @@ class TheranosticPlanningParameterNode:
     sirtMethod: Annotated[str, Choice(["partition", "mird", "bsa"])] = "partition"
     sirtTargetDoseGy: Annotated[float, WithinRange(0.0, 1000.0)] = 120.0
     previousLungDoseGy: Annotated[float, WithinRange(0.0, 200.0)] = 0.0
+    # 90Y without a CT: a loaded .seg.nrrd, masses from a density
+    sirtSegFilePath: pathlib.Path
+    sirtLungShuntPercent: Annotated[float, WithinRange(0.0, 99.0)] = 0.0
+    sirtNormalRole: Annotated[str, Choice(["normal", "liver", "perfused"])] = "normal"
+    sirtClipNegative: bool = False
     sirtPlanTable: vtkMRMLTableNode
     sirtDoseVolume: vtkMRMLScalarVolumeNode
 
@@ -284,6 +290,9 @@ class TheranosticPlanningWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
         self.ui.assessResponseButton.connect("clicked(bool)", self.onAssessResponse)
         self.ui.planRltButton.connect("clicked(bool)", self.onPlanRlt)
         self.ui.planSirtButton.connect("clicked(bool)", self.onPlanSirt)
+        self.ui.sirtLoadSegButton.connect("clicked(bool)", self.onLoadSegmentationFile)
+        self.ui.sirtListSegmentsButton.connect("clicked(bool)", self.onListSegments)
+        self.ui.sirtUseRolesButton.connect("clicked(bool)", self.onUseSegmentRoles)
         self.ui.installDependenciesButton.connect("clicked(bool)", self.onInstallDependencies)
         # The metadata table follows the parameter node (observed below), not the selectors'
         # signals: PythonQt calls a signal's handlers in connection order, so a handler
@@ -385,6 +394,29 @@ class TheranosticPlanningWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
             summary = self.logic.planRlt(self._parameterNode, slicer.mrmlScene)
             self.ui.rltResultLabel.text = summary
 
+    def onLoadSegmentationFile(self):
+        with slicer.util.tryWithErrorDisplay("Could not load the segmentation.", waitCursor=True):
+            rows = self.logic.loadSegmentationFile(self._parameterNode, slicer.mrmlScene)
+            fill_table_widget(self.ui.sirtSegmentsTable, rows)
+
+    def onListSegments(self):
+        fill_table_widget(self.ui.sirtSegmentsTable, [])
+        with slicer.util.tryWithErrorDisplay("Could not list the segments.", waitCursor=True):
+            fill_table_widget(
+                self.ui.sirtSegmentsTable, self.logic.segmentRoleRows(self._parameterNode)
+            )
+
+    def onUseSegmentRoles(self):
+        rows = [
+            (
+                self.ui.sirtSegmentsTable.item(r, 0).text(),
+                self.ui.sirtSegmentsTable.item(r, 2).text(),
+            )
+            for r in range(self.ui.sirtSegmentsTable.rowCount)
+        ]
+        with slicer.util.tryWithErrorDisplay("Could not use the roles."):
+            self.logic.useSegmentRoles(self._parameterNode, rows)
+
     def onPlanSirt(self):
         with slicer.util.tryWithErrorDisplay("90Y planning failed.", waitCursor=True):
             summary = self.logic.planSirt(self._parameterNode)
@@ -478,7 +510,49 @@ class TheranosticPlanningLogic(ScriptedLoadableModuleLogic):
         p.rltPlanTable = made.table_node
         return made.summary
 
+    def loadSegmentationFile(self, p, scene):
+        """Read the chosen .seg.nrrd, select it as the compartments; returns the chooser's
+        rows."""
+        from TheranosticPlanningLib.panel_seg_files import load_segmentation_for_panel
+
+        p.sirtSegmentation = load_segmentation_for_panel(p.sirtSegFilePath, scene)
+        return self.segmentRoleRows(p)
+
+    def segmentRoleRows(self, p):
+        from TheranosticPlanningLib.panel_seg_files import segment_role_rows
+
+        return segment_role_rows(
+            p.sirtSegmentation, p.tumorSegmentNames, p.normalSegmentName, p.lungSegmentName
+        )
+
+    def useSegmentRoles(self, p, rows):
+        from TheranosticPlanningLib.panel_seg_files import roles_from_rows
+
+        p.tumorSegmentNames, p.normalSegmentName, p.lungSegmentName = roles_from_rows(rows)
+
     def planSirt(self, p):
+        """With a CT: masses from HU (:func:`TheranosticPlanningLib.panel.plan_sirt`);
+        without: from the segmentation alone (:mod:`TheranosticPlanningLib.panel_seg_files`)."""
+        if p.maaCtVolume is None:
+            from TheranosticPlanningLib.panel_seg_files import plan_sirt_without_ct
+
+            summary, nodes = plan_sirt_without_ct(
+                p.maaSpectVolume,
+                p.sirtSegmentation,
+                tumor_segment_names=p.tumorSegmentNames,
+                normal_segment_name=p.normalSegmentName,
+                normal_role=p.sirtNormalRole,
+                lung_segment_name=p.lungSegmentName,
+                lung_shunt_percent=p.sirtLungShuntPercent,
+                clip_negative=p.sirtClipNegative,
+                method=p.sirtMethod,
+                target_dose_Gy=p.sirtTargetDoseGy,
+                previous_lung_dose_Gy=p.previousLungDoseGy,
+            )
+            p.sirtPlanTable = nodes.table_node
+            p.sirtDoseVolume = nodes.dose_node
+            return summary
+
         from TheranosticPlanningLib.panel import plan_sirt
 
         summary, nodes = plan_sirt(
