@@ -155,3 +155,21 @@ def test_cli_refuses_bad_cohort_inputs_with_exit_2(tmp_path, capsys):
     assert "--no-such-option" in capsys.readouterr().err
     assert main([*argv, "--workers", "0"]) == 2
     assert not (tmp_path / "o").exists()  # refused before anything was written
+
+
+def test_a_row_with_a_refused_value_fails_alone_without_running(tmp_path):
+    """A cell the task's parser refuses is that study's failure, found before anything is
+    submitted (here nothing else is left, so no cluster is started at all)."""
+    from theranostics.cohort import run_cohort
+
+    (tmp_path / "s").mkdir()
+    manifest = _write(
+        tmp_path / "m.csv", "id,study_dir,masks,calibration_cps_per_MBq\np1,s,m.nrrd,abc\n"
+    )
+    result = run_cohort(manifest, tmp_path / "out", task="dosimetry")
+    (record,) = result.records
+    assert record["status"] == "failed" and result.submitted == 0
+    assert record["error"].startswith("TaskOptionError: ")
+    assert "invalid float value: 'abc'" in record["error"]
+    assert (tmp_path / "out" / "cohort_summary.csv").is_file()
+    assert (tmp_path / "out" / "cohort_report.html").is_file()

@@ -34,7 +34,7 @@ from ..errors import OptionError, OutputError
 from ..progress import Cancelled, ProgressCallback, report
 from . import tasks as _tasks
 from .manifest import StudyRow, read_manifest, rows_from_records
-from .worker import RECORD_NAME, _ArgumentError, _parse, one_line, run_study
+from .worker import RECORD_NAME, TaskOptionError, _parse, one_line, run_study
 
 #: Worker deaths a study survives on the local cluster (Dask's default, stated explicitly).
 ALLOWED_FAILURES = 3
@@ -248,7 +248,7 @@ def run_cohort(
         record = {"id": row.id, "task": task, "study_dir": str(row.study_dir), "error": ""}
         try:
             _parse([task, str(row.study_dir), *argv_options, "-o", str(out / row.id)])
-        except _ArgumentError as exc:
+        except TaskOptionError as exc:
             records[row.id] = {**record, "status": "failed", "error": one_line(exc)}
             continue
         fp = _tasks.fingerprint(task, row.study_dir, options, cache)

@@ -65,7 +65,7 @@ def _replace_paths(folder: Path, old: str, new: str) -> None:
                 path.write_text(text.replace(old, new), errors="surrogateescape")
 
 
-class _ArgumentError(Exception):
+class TaskOptionError(Exception):
     """The task's parser refused the study's options (argparse printed why)."""
 
 
@@ -78,7 +78,7 @@ def _parse(argv: list[str]):
             return build_parser().parse_args(argv)
     except SystemExit:
         lines = [ln for ln in err.getvalue().strip().splitlines() if ln.strip()]
-        raise _ArgumentError(lines[-1] if lines else "invalid options") from None
+        raise TaskOptionError(lines[-1] if lines else "invalid options") from None
 
 
 def _run_command(args) -> int:
