@@ -116,6 +116,21 @@ def _both(*fs):
     return f
 
 
+def _garbage(keyword: str, text: str, vr: str = "DS"):
+    """Store undecodable bytes in a tag, as a damaged file holds them."""
+
+    def f(ds: Dataset) -> None:
+        from pydicom.dataelem import RawDataElement
+        from pydicom.tag import Tag
+
+        data = text.encode("latin-1")
+        data += b" " * (len(data) % 2)
+        tag = Tag(keyword)
+        ds[tag] = RawDataElement(tag, vr, len(data), data, 0, False, True)
+
+    return f
+
+
 def _empty_pixels(ds: Dataset) -> None:
     ds.PixelData = b""
 
@@ -251,6 +266,21 @@ def _base_cases() -> list[Case]:
     add(Case("rt duplicate ROI number", "rt", _duplicate_roi_number, ERROR))
     add(Case("rt no StructureSetROISequence", "rt", _delete("StructureSetROISequence"), ERROR))
     add(Case("rt no ROIContourSequence", "rt", _delete("ROIContourSequence"), ERROR))
+    # --- undecodable values (a damaged file) -------------------------------------------
+    for source, keyword in (
+        ("nm", "PixelSpacing"),
+        ("nm", "SpacingBetweenSlices"),
+        ("nm", "PatientWeight"),
+        ("pet", "RescaleSlope"),
+        ("pet", "PatientWeight"),
+        ("pet", "DecayFactor"),
+        ("ct", "RescaleIntercept"),
+        ("ct", "PixelSpacing"),
+        ("ct", "ImagePositionPatient"),
+    ):
+        for text in ("1.0\\:", "abc"):
+            add(Case(f"{source} {keyword} {text!r}", source, _garbage(keyword, text), ERROR))
+    add(Case("nm NumberOfFrames garbage IS", "nm", _garbage("NumberOfFrames", "8x", "IS"), ERROR))
     # --- CT slice (the middle one of three) --------------------------------------------
     add(Case("ct empty PixelData", "ct", _empty_pixels, ERROR))
     add(Case("ct RescaleIntercept 1e30", "ct", _set("RescaleIntercept", 1e30), ERROR))

@@ -23,9 +23,22 @@ def tag_label(keyword: str) -> str:
     return f"{keyword} ({tag.group:04X},{tag.element:04X})"
 
 
-def raw(ds: Dataset, keyword: str):
-    """The value of ``keyword`` or ``None`` when absent or empty."""
-    elem = ds.get(keyword)
+def raw(ds: Dataset, keyword: str, *, path=None):
+    """The value of ``keyword`` or ``None`` when absent or empty.
+
+    Raises:
+        InvalidTagError: the stored bytes cannot be decoded as the tag's VR (pydicom
+            converts values when first read, e.g. ``":"`` in a DS).
+    """
+    try:
+        elem = ds.get(keyword)
+    except (ValueError, TypeError, OverflowError, UnicodeDecodeError) as exc:
+        raise InvalidTagError(
+            f"value cannot be decoded ({exc})",
+            path=path,
+            tag=tag_label(keyword),
+            fix="correct or remove the tag",
+        ) from exc
     if elem is None:
         return None
     if isinstance(elem, str) and not elem.strip():
@@ -43,7 +56,7 @@ def text(ds: Dataset, keyword: str) -> str | None:
 
 def number(ds: Dataset, keyword: str, *, path=None) -> float | None:
     """Numeric (DS/IS/US/FL ...) value as float, or ``None``; NaN/inf raise."""
-    value = raw(ds, keyword)
+    value = raw(ds, keyword, path=path)
     if value is None:
         return None
     try:
@@ -67,7 +80,7 @@ def number(ds: Dataset, keyword: str, *, path=None) -> float | None:
 
 def numbers(ds: Dataset, keyword: str, count: int, *, path=None) -> tuple[float, ...] | None:
     """A multi-valued numeric tag with exactly ``count`` finite values, or ``None``."""
-    value = raw(ds, keyword)
+    value = raw(ds, keyword, path=path)
     if value is None:
         return None
     if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
