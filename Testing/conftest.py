@@ -77,6 +77,15 @@ def synthetic_study_small() -> Path:
 
 
 @pytest.fixture(scope="session")
+def small_study_loaded(synthetic_study_small):
+    """The small study loaded once per session (``load_spect_study``, 10 cps/MBq), shared by
+    the registration and study tests. Read-only: a test that changes an image must copy it."""
+    from theranostics.study import load_spect_study
+
+    return load_spect_study(synthetic_study_small / "dicom", calibration_cps_per_MBq=10.0)
+
+
+@pytest.fixture(scope="session")
 def synthetic_study() -> Path:
     """The default PSMA study (seed 1) at default noise and resolution (SPECT 4.8 mm): the
     study ``make demo`` runs; accuracy claims are made on it."""

@@ -11,7 +11,7 @@ import SimpleITK as sitk
 
 from theranostics.dose.compute import compute_dose
 from theranostics.progress import Cancelled
-from theranostics.study import load_spect_study, register_study
+from theranostics.study import register_study
 
 
 def _tia() -> sitk.Image:
@@ -45,8 +45,8 @@ def test_dose_reports_every_fft_and_cancels_between_them():
 
 
 @pytest.mark.slow
-def test_register_study_cancel_stops_inside_the_first_registration(synthetic_study_small):
-    study = load_spect_study(synthetic_study_small / "dicom", calibration_cps_per_MBq=10.0)
+def test_register_study_cancel_stops_inside_the_first_registration(small_study_loaded):
+    study = small_study_loaded
     seen = []
 
     def cancel_at_third_iteration(fraction, message):

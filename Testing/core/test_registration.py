@@ -33,8 +33,8 @@ def _truth(study_dir):
 
 
 @pytest.fixture(scope="module")
-def small(synthetic_study_small):
-    return load_spect_study(synthetic_study_small / "dicom", calibration_cps_per_MBq=10.0)
+def small(small_study_loaded):
+    return small_study_loaded
 
 
 @pytest.fixture(scope="module")

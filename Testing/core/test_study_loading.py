@@ -19,8 +19,8 @@ CAL = 10.0  # cps/MBq, the synthetic study's calibration
 
 
 @pytest.fixture(scope="module")
-def small_study(synthetic_study_small):
-    return load_spect_study(synthetic_study_small / "dicom", calibration_cps_per_MBq=CAL)
+def small_study(small_study_loaded):
+    return small_study_loaded  # loaded once per session at CAL (Testing/conftest.py)
 
 
 def test_synthetic_study_time_points_and_activity(small_study, synthetic_study_small):

@@ -11,13 +11,12 @@ import SimpleITK as sitk
 
 from theranostics.errors import InputError
 from theranostics.registration import box_corners, compare_transforms, transform_from_motion
-from theranostics.study import load_spect_study, register_study
+from theranostics.study import register_study
 
 
 @pytest.fixture(scope="module")
-def registered(synthetic_study_small):
-    study = load_spect_study(synthetic_study_small / "dicom", calibration_cps_per_MBq=10.0)
-    return register_study(study)
+def registered(small_study_loaded):
+    return register_study(small_study_loaded)
 
 
 @pytest.mark.slow
@@ -55,7 +54,7 @@ def test_register_study_small(registered, synthetic_study_small):
     assert json.dumps(registered.to_json())
 
 
-def test_reference_index_out_of_range(synthetic_study_small):
-    study = load_spect_study(synthetic_study_small / "dicom", calibration_cps_per_MBq=10.0)
+def test_reference_index_out_of_range(small_study_loaded):
+    study = small_study_loaded
     with pytest.raises(InputError, match="reference_index"):
         register_study(study, reference_index=7)
