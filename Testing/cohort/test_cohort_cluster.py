@@ -265,3 +265,24 @@ def test_plan_sirt_through_the_same_path(cluster, tmp_path, siemens_maa_dir):
     assert float(row["recommended_activity_GBq"]) == plan["recommended_activity_GBq"]
     # the activity is rounded down, so the tumour gets at most its 200 Gy target
     assert 180.0 < float(row["Tumor_predicted_dose_Gy"]) <= 200.0
+
+
+def test_tac_writes_its_record_file_inside_the_study_folder(cluster, tmp_path):
+    """A task whose -o is a file (tac): the file lands in OUT/<id>/, its TIA per structure
+    in the summary."""
+    from theranostics.cohort import run_cohort
+
+    study = small_study(2)
+    result = run_cohort(
+        [{"id": "tac2", "study_dir": study, "masks": study / "truth" / "labels.nrrd"}],
+        tmp_path / "out",
+        task="tac",
+        task_options=["--calibration-cps-per-MBq", "10", "--no-registration"],
+        scheduler=cluster.address,
+    )
+    assert result.records[0]["status"] == "ok", result.records[0].get("error")
+    doc = json.loads((tmp_path / "out" / "tac2" / "tac.json").read_text())
+    row = read_summary(tmp_path / "out")["tac2"]
+    liver = doc["structures"]["liver"]
+    assert float(row["liver_tia_MBq_h"]) == liver["tia_MBq_h"] > 0
+    assert float(row["liver_effective_half_life_h"]) == liver["effective_half_life_h"]
