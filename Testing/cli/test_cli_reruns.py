@@ -86,3 +86,49 @@ def test_two_dosimetry_runs_are_byte_identical(synthetic_study_small, tmp_path, 
 def test_uid_root_is_validated(capsys):
     assert main(["--uid-root", "1.02.x", "plan-rlt", "--oar", "kidney:0.6:40"]) == 2
     assert "is not a DICOM UID root" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_killed_dosimetry_run_leaves_nothing_that_looks_complete(synthetic_study_small, tmp_path):
+    """SIGKILL midway (once the run has started writing into its partial folder, or after
+    a while): the target does not exist, only a hidden partial folder without the marker."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "out"
+    argv = [
+        sys.executable,
+        "-m",
+        "theranostics",
+        "dosimetry",
+        str(synthetic_study_small),
+        "--masks",
+        str(synthetic_study_small / "truth" / "labels.nrrd"),
+        "--calibration-cps-per-MBq",
+        "10",
+        "--no-report",
+        "--quiet",
+        "-o",
+        str(out),
+    ]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 600
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            partial = list(tmp_path.glob(".out.partial-*"))
+            if partial and any(p.is_file() for p in partial[0].rglob("*")):
+                break
+            time.sleep(0.05)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+    if proc.returncode == 0:
+        pytest.skip("the run finished before it could be killed")
+    assert proc.returncode == -signal.SIGKILL
+    assert not out.exists()
+    for leftover in tmp_path.iterdir():
+        assert leftover.name.startswith(".out.partial-")
+        assert not (leftover / MARKER_NAME).exists()
