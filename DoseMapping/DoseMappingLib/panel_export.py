@@ -44,17 +44,25 @@ def _is_set(path) -> bool:
     return path is not None and str(path) not in ("", ".")
 
 
-#: The workflow's comparison columns plus each structure's gamma pass rate.
-COMPARISON_COLUMNS = (*dosimetry.COMPARISON_COLUMNS, ("gamma_pass_percent", "%"))
+#: The workflow's comparison columns plus the tolerance applied to each structure (its
+#: category's unless the run fixed one) and each structure's gamma pass rate.
+COMPARISON_COLUMNS = (
+    *dosimetry.COMPARISON_COLUMNS,
+    ("tolerance_percent", "%"),
+    ("gamma_pass_percent", "%"),
+)
+#: String columns: ``comparison_resolution`` labels the rows with a gamma pass rate with the
+#: resolution mode of the comparison (like with like, or RAW).
+TEXT_COLUMNS = ("structure", "category", "within_uncertainty", "flag", "comparison_resolution")
 
 
-def _comparison_table(node, scene, rows: list[dict]):
+def _comparison_table(node, scene, rows: list[dict], resolution: dict | None = None):
     import vtk
 
     node = node or scene.AddNewNodeByClass("vtkMRMLTableNode", "Planned vs delivered")
     table = node.GetTable()
     table.Initialize()
-    for name in ("structure", "within_uncertainty", "flag"):
+    for name in TEXT_COLUMNS:
         column = vtk.vtkStringArray()
         column.SetName(name)
         for r in rows:
@@ -72,6 +80,10 @@ def _comparison_table(node, scene, rows: list[dict]):
         table.AddColumn(column)
         node.SetColumnUnitLabel(name, unit)
     node.SetAttribute("Theranostics.DosimetryTable", "comparison")
+    if resolution is None:
+        node.RemoveAttribute("Theranostics.ComparisonResolution")
+    else:
+        node.SetAttribute("Theranostics.ComparisonResolution", resolution["mode"])
     node.Modified()
     return node
 
@@ -85,16 +97,25 @@ def _gamma(
     dta_mm: float,
     cutoff_percent: float,
     local: bool,
+    delivered_fwhm_mm: float | None,
+    planned_fwhm_mm: float | None = 0.0,
+    mode: str = "matched",
     progress=None,
-) -> tuple[dict, dict[str, float]]:
-    """Gamma of the delivered dose (evaluated) against the planned map (reference): summary
-    and pass rate (%) within each structure."""
+) -> tuple[dict, dict[str, float], dict]:
+    """Gamma of the delivered dose (evaluated) against the planned map (reference), both
+    first brought to one resolution as the dosimetry workflow does
+    (:func:`theranostics.verify.resolution.match_resolution`: in ``"matched"`` mode the
+    sharper map is blurred to the other's resolution and the planned map is averaged onto
+    the delivered grid; without a known delivered resolution it falls back to RAW with a
+    note). Returns the gamma summary, the pass rate (%) within each structure and the
+    resolution record."""
     import numpy as np
     import SimpleITK as sitk
     from TheranosticPlanningLib.segmentations import masks_from_segmentation_node
     from TheranosticPlanningLib.volumes import image_from_volume_node
 
     from theranostics.verify.gamma import gamma_index
+    from theranostics.verify.resolution import match_resolution
 
     planned = image_from_volume_node(planned_dose_volume)
     units = planned.meta.quantity.units
@@ -104,10 +125,16 @@ def _gamma(
             tag="Planned dose map",
             fix="choose a dose volume in Gy",
         )
-    delivered = image_from_volume_node(dose_volume).image
+    matched = match_resolution(
+        planned.image,
+        image_from_volume_node(dose_volume).image,
+        delivered_fwhm_mm=delivered_fwhm_mm,
+        planned_fwhm_mm=planned_fwhm_mm,
+        mode=mode,
+    )
     result = gamma_index(
-        sitk.Cast(planned.image, sitk.sitkFloat32),
-        sitk.Cast(delivered, sitk.sitkFloat32),
+        sitk.Cast(matched.planned, sitk.sitkFloat32),
+        sitk.Cast(matched.delivered, sitk.sitkFloat32),
         dose_percent=float(dose_percent),
         dta_mm=float(dta_mm),
         cutoff_percent=float(cutoff_percent),
@@ -121,7 +148,7 @@ def _gamma(
             values = gamma[(sitk.GetArrayViewFromImage(mask) > 0) & np.isfinite(gamma)]
             if values.size:
                 per_structure[name] = float(100.0 * np.mean(values <= 1.0))
-    return result.to_json(), per_structure
+    return result.to_json(), per_structure, dict(matched.info)
 
 
 def verify(
@@ -138,11 +165,19 @@ def verify(
     progress=None,
 ):
     """Planned versus delivered for the dose volume of the last Compute dose: per-structure
-    mean dose against the plan file (``plan_path``, tolerance of the run, 20 % by default)
-    and, with a planned dose map (``planned_dose_volume``, Gy), the 3D gamma index
-    (``gamma_dose_percent`` %, ``gamma_dta_mm`` mm, ``gamma_cutoff_percent`` %, local when
-    ``gamma_local``; the planned map is the reference) overall and within each segment of
-    ``structures``.
+    mean dose against the plan file (``plan_path``; the run's tolerance when it fixed one,
+    otherwise each structure's category tolerance, organs 10 % and lesions 20 %,
+    :data:`theranostics.verify.compare.DEFAULT_TOLERANCES`) and, with a planned dose map
+    (``planned_dose_volume``, Gy), the 3D gamma index (``gamma_dose_percent`` %,
+    ``gamma_dta_mm`` mm, ``gamma_cutoff_percent`` %, local when ``gamma_local``; the planned
+    map is the reference) overall and within each segment of ``structures``.
+
+    The gamma compares like with like, as the dosimetry workflow does: the run's
+    ``comparison_resolution`` (``"matched"`` unless the run chose ``"raw"``) with the
+    delivered chain's resolution from the run's parameters (``comparison_psf_fwhm_mm``, else
+    the partial-volume ``psf_fwhm_mm``; neither: RAW, with the note recorded) and the
+    planned map's own ``planned_psf_fwhm_mm`` (0: sharp). The mode is recorded in
+    ``results["comparison_resolution"]`` and labelled on the table's gamma rows.
 
     Fills ``comparison_table`` (a new table node when None; one row per structure, plus a
     row "all evaluated voxels" with the overall gamma pass rate) and records the comparison
@@ -160,21 +195,25 @@ def verify(
             fix="choose a plan JSON of Theranostic Planning, a planned dose map, or both",
         )
     results = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+    parameters = results["provenance"]["parameters"]
     rows: list[dict] = []
     if has_plan:
         patient_id = (results.get("patient") or {}).get("patient_id")
         study = _PlanPatient(patient={"patient_id": patient_id} if patient_id else {})
         plan = read_plan(Path(plan_path), study)
-        tolerance = results["provenance"]["parameters"].get("tolerance_percent") or 20.0
+        # None: each structure's category tolerance (compare_with_plan)
         rows = compare_with_plan(
             results["structures"],
             plan["structures"],
             administered_GBq=results["administered_activity_MBq"] / 1000.0,
-            tolerance_percent=tolerance,
+            tolerance_percent=parameters.get("tolerance_percent"),
         )
-    gamma = None
+        for row in rows:
+            row["category"] = results["structures"][row["structure"]].get("category", "organ")
+    gamma = resolution = None
     if has_map:
-        gamma, per_structure = _gamma(
+        psf = parameters.get("comparison_psf_fwhm_mm")
+        gamma, per_structure, resolution = _gamma(
             dose_volume,
             planned_dose_volume,
             structures,
@@ -182,18 +221,28 @@ def verify(
             dta_mm=gamma_dta_mm,
             cutoff_percent=gamma_cutoff_percent,
             local=gamma_local,
+            delivered_fwhm_mm=psf if psf is not None else parameters.get("psf_fwhm_mm"),
+            planned_fwhm_mm=parameters.get("planned_psf_fwhm_mm") or 0.0,
+            mode=parameters.get("comparison_resolution") or "matched",
             progress=scaled(progress, 0.1, 0.9),
         )
         by_name = {r["structure"]: r for r in rows}
         for name, rate in per_structure.items():
-            by_name.setdefault(name, {"structure": name}).update(gamma_pass_percent=rate)
+            by_name.setdefault(name, {"structure": name}).update(
+                gamma_pass_percent=rate, comparison_resolution=resolution["label"]
+            )
         rows = list(by_name.values())
         rows.append(
-            {"structure": "all evaluated voxels", "gamma_pass_percent": gamma["pass_rate_percent"]}
+            {
+                "structure": "all evaluated voxels",
+                "gamma_pass_percent": gamma["pass_rate_percent"],
+                "comparison_resolution": resolution["label"],
+            }
         )
     kind = "local" if gamma_local else "global"
     results["plan_comparison"] = [r for r in rows if "delivered_Gy" in r]
     results["gamma"] = None if gamma is None else {kind: gamma}
+    results["comparison_resolution"] = resolution
     staged = folder / ".results.json.part"
     staged.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     staged.replace(folder / "results.json")
@@ -201,8 +250,9 @@ def verify(
     if cached is not None:
         cached.results["plan_comparison"] = results["plan_comparison"]
         cached.results["gamma"] = results["gamma"]
+        cached.results["comparison_resolution"] = resolution
         cached.comparison = results["plan_comparison"]
-    node = _comparison_table(comparison_table, dose_volume.GetScene(), rows)
+    node = _comparison_table(comparison_table, dose_volume.GetScene(), rows, resolution)
     report(progress, 1.0, "comparison done")
     return node
 
@@ -283,5 +333,6 @@ def _write_report(folder: Path, staging: Path, reference_ct, structures, setting
         saved = json.loads((folder / "results.json").read_text(encoding="utf-8"))
         result.results["plan_comparison"] = saved.get("plan_comparison", [])
         result.results["gamma"] = saved.get("gamma")
+        result.results["comparison_resolution"] = saved.get("comparison_resolution")
         result.comparison = result.results["plan_comparison"]
     return write_report(result, staging / "report.html")

@@ -41,6 +41,8 @@ from vtkmodules.util import numpy_support
 
 from theranostics.errors import InputError, TimingError
 from theranostics.io.masks import load_masks
+from theranostics.verify.gamma import gamma_index
+from theranostics.verify.resolution import match_resolution
 
 STRUCTURES = ["kidney_left", "kidney_right", "liver", "spleen", "lesion_01"]
 
@@ -318,11 +320,44 @@ def test_verify_against_a_plan_from_the_same_run(workflow):
     for r in range(rows - 1):
         assert abs(t.GetValue(r, column["difference_percent"]).ToDouble()) < 1e-6
         assert t.GetValue(r, column["flag"]).ToString() == "no"
+        # no tolerance fixed by the run: each structure's category tolerance applies
+        lesion = t.GetValue(r, column["structure"]).ToString().startswith("lesion")
+        assert t.GetValue(r, column["category"]).ToString() == ("lesion" if lesion else "organ")
+        assert t.GetValue(r, column["tolerance_percent"]).ToDouble() == (20.0 if lesion else 10.0)
     assert t.GetValue(rows - 1, column["structure"]).ToString() == "all evaluated voxels"
     assert t.GetValue(rows - 1, column["gamma_pass_percent"]).ToDouble() == pytest.approx(100.0)
     saved = json.loads((folder / "results.json").read_text())
     assert saved["gamma"]["global"]["pass_rate_percent"] == pytest.approx(100.0)
     assert len(saved["plan_comparison"]) == len(STRUCTURES)
+    # the run has no PSF (panel PSF 0): like with like is impossible, said and labelled RAW
+    assert saved["comparison_resolution"]["mode"] == "raw"
+    assert "no resolution of the delivered imaging chain" in saved["comparison_resolution"]["note"]
+    assert table.GetAttribute("Theranostics.ComparisonResolution") == "raw"
+    for r in range(rows):
+        assert t.GetValue(r, column["comparison_resolution"]).ToString().startswith("RAW")
+
+    # a run with a PSF (12 mm FWHM): the planned map is blurred to the delivered chain's
+    # resolution before the gamma, as run_dosimetry does; same pass rate as the core's
+    psf = saved["provenance"]["parameters"]["psf_fwhm_mm"]
+    saved["provenance"]["parameters"]["psf_fwhm_mm"] = 12.0
+    (folder / "results.json").write_text(json.dumps(saved))
+    verify(w.dose, comparison_table=table, **options)
+    matched = json.loads((folder / "results.json").read_text())
+    info = matched["comparison_resolution"]
+    assert (info["mode"], info["blurred"], info["blur_fwhm_mm"]) == ("matched", "planned", 12.0)
+    assert table.GetAttribute("Theranostics.ComparisonResolution") == "matched"
+    label = t.GetValue(rows - 1, column["comparison_resolution"]).ToString()
+    assert label.startswith("like with like")
+    image = image_from_volume_node(w.dose).image
+    maps = match_resolution(image, image, delivered_fwhm_mm=12.0)
+    core = gamma_index(
+        sitk.Cast(maps.planned, sitk.sitkFloat32), sitk.Cast(maps.delivered, sitk.sitkFloat32)
+    )
+    assert t.GetValue(rows - 1, column["gamma_pass_percent"]).ToDouble() == pytest.approx(
+        core.pass_rate_percent, abs=1e-9
+    )
+    saved["provenance"]["parameters"]["psf_fwhm_mm"] = psf
+    (folder / "results.json").write_text(json.dumps(saved))
     # local gamma: recorded as such
     assert verify(w.dose, comparison_table=table, gamma_local=True, **options) is table
     saved = json.loads((folder / "results.json").read_text())
