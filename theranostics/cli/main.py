@@ -94,6 +94,7 @@ OUTPUT_OPTIONS = {
     "response": ("output", "folder"),
     "demo": ("out", "folder-any"),
     "phantom": ("outdir", "folder-any"),
+    "cohort": ("out", "folder-any"),  # resumable: studies already done are kept
 }
 
 
