@@ -238,3 +238,13 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_a_folder_command_that_fails_midway_leaves_nothing(tmp_path, capsys):
+    """lesions starts (its output folder is being written) and refuses the image's units:
+    exit 2, neither the target nor a partial folder nor a temporary file remains."""
+    image = _tia_file(tmp_path / "counts.nrrd")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main(["lesions", str(image), "-o", str(tmp_path / "out")]) == 2
+    assert "activity concentration" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
