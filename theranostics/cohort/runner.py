@@ -267,7 +267,6 @@ def run_cohort(
                 "output_file": spec.output_file,
                 "fingerprint": fp,
                 "threads": threads_per_study,
-                "results_file": spec.results_file,
             }
         )
 

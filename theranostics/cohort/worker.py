@@ -97,8 +97,8 @@ def run_study(spec: dict) -> dict:
 
     ``spec`` holds ``id``, ``task``, ``study_dir``, ``options`` (the argv between the study
     folder and ``-o``), ``out_dir`` (the cohort's output folder), ``output_file`` (``None``
-    or the file ``-o`` names inside the study folder), ``fingerprint``, ``threads`` (threads
-    for ITK in this study, or ``None``) and ``results_file``.
+    or the file ``-o`` names inside the study folder), ``fingerprint`` and ``threads`` (threads
+    for ITK in this study, or ``None``).
     """
     from ..io.output_dir import OutputFolder
     from .tasks import option_table
