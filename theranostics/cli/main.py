@@ -5,9 +5,12 @@ Each subcommand lives in its own module ``theranostics.cli.cmd_<name>`` exposing
 
 One error path for every command (docs/ingest.md, "Errors"):
 
-- before the command runs, numeric options must be finite and the output location (``-o``)
-  must be usable (:data:`OUTPUT_OPTIONS`, :mod:`theranostics.io.output_dir`), so a wrong
-  output fails before any computation;
+- before the command runs, numeric options must be finite and physical quantities not
+  negative (:func:`check_numeric_options`), input paths must exist (:data:`INPUT_OPTIONS`)
+  and the output location (``-o``) must be usable (:data:`OUTPUT_OPTIONS`,
+  :mod:`theranostics.io.output_dir`), so a wrong option fails before any computation;
+- commands that write a folder write it whole or not at all
+  (:func:`run_into_output_folder`);
 - input errors (:class:`theranostics.errors.InputError`: file, tag, fix) and foreseeable
   operating-system errors (a missing file, a permission, a full disk) print one line and give
   exit code 2;
@@ -66,8 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--uid-root",
         default=None,
         help="UID root of your organisation for the DICOM objects written (RT Dose, SEG, SR); "
-        "default: 2.25 UUID-derived UIDs. UIDs are derived from the inputs and parameters, so "
-        "a rerun gives the same UIDs (also $THERANOSTICS_UID_ROOT)",
+        "default: 2.25 UUID-derived UIDs. UIDs are derived from the content, inputs and "
+        "parameters, so a rerun gives the same UIDs (also $THERANOSTICS_UID_ROOT); give it "
+        "before the command",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
