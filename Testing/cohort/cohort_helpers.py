@@ -54,16 +54,17 @@ def read_summary(out: Path) -> dict[str, dict]:
 
 class DaskTestCluster:
     """``dask scheduler`` and ``n`` ``dask worker`` processes (each with its nanny, one
-    thread) on 127.0.0.1, started from the command line like on a real site."""
+    thread) on 127.0.0.1, started from the command line like on a real site; the scheduler
+    lets a task survive ``allowed_failures`` worker deaths."""
 
-    def __init__(self, folder: Path, n_workers: int = 2) -> None:
+    def __init__(self, folder: Path, n_workers: int = 2, allowed_failures: int = 3) -> None:
         self.folder = folder
         self.folder.mkdir(parents=True, exist_ok=True)
         self.scheduler_file = folder / "scheduler.json"
         self.procs: list[subprocess.Popen] = []
         env = {
             **os.environ,
-            "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "3",
+            "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": str(allowed_failures),
             "OMP_NUM_THREADS": "1",
         }
         self._start(
