@@ -87,6 +87,18 @@ WEIGHT_KG = Rule("patient weight (kg)", 0.3, 500.0, 2.0, 250.0, "patients weigh 
 HEIGHT_M = Rule("patient height (m)", 0.2, 3.0, 0.4, 2.3, "patients are 0.3-2.5 m tall")
 #: Energy window limits (keV): gamma cameras acquire 20-700 keV (NEMA NU 1).
 ENERGY_KEV = Rule("energy window (keV)", 0.0, 2000.0, reason="cameras acquire 20-700 keV")
+#: SPECT calibration factor (cps/MBq): no camera counts more events than decays happen
+#: (1e6 per s per MBq); below 1e-3 cps/MBq an image holds no usable counts. Planar/SPECT
+#: sensitivities are 5-20 cps/MBq for Lu-177 and 60-200 for Tc-99m (MIRD 23; EANM 177Lu
+#: guidance, Sjogreen Gleisner et al. 2022).
+CALIBRATION_CPS_PER_MBQ = Rule(
+    "SPECT calibration factor (cps/MBq)",
+    1.0e-3,
+    1.0e6,
+    1.0,
+    1000.0,
+    "camera sensitivities are 1-1000 cps/MBq; more counts than decays are impossible",
+)
 #: Patient coordinates (mm): a patient fits in 10 m around the scanner origin.
 POSITION_MM = Rule("patient position (mm)", -1.0e4, 1.0e4, reason="a patient is < 10 m")
 

@@ -63,9 +63,14 @@ def test_rise_where_the_model_cannot_is_flagged():
 def test_tac_with_an_absurd_calibration_is_refused(synthetic_study_small, capsys):
     study = synthetic_study_small
     argv = ["tac", str(study / "dicom"), "--masks", str(study / "truth" / "labels.nrrd")]
-    assert main([*argv, "--calibration-cps-per-MBq", "1e-6", "--no-registration"]) == 2
+    # 0.01 cps/MBq is a possible (unusual) number, but 1000 times too small for this camera
+    assert main([*argv, "--calibration-cps-per-MBq", "0.01", "--no-registration"]) == 2
     err = capsys.readouterr().err
     assert "times what 7400 MBq can give at most" in err and "Fix:" in err
+    # 1e-6 cps/MBq is no camera's sensitivity: refused when the images are calibrated
+    assert main([*argv, "--calibration-cps-per-MBq", "1e-6", "--no-registration"]) == 2
+    err = capsys.readouterr().err
+    assert "SPECT calibration factor (cps/MBq) 1e-06 is impossible" in err
 
 
 @pytest.mark.slow

@@ -22,6 +22,7 @@ from datetime import datetime
 import numpy as np
 import SimpleITK as sitk
 
+from .. import plausibility
 from ..errors import InputError, MissingTagError, QuantificationError, UnitsError
 from ..image import QuantitativeImage
 from ..metadata import QuantityInfo
@@ -102,6 +103,13 @@ def counts_to_activity_concentration(
             tag="calibration_cps_per_MBq",
             fix="measure it on a phantom with the same reconstruction",
         )
+    cal_notes = plausibility.check(
+        cal,
+        plausibility.CALIBRATION_CPS_PER_MBQ,
+        path=path,
+        tag="calibration_cps_per_MBq (--calibration-cps-per-MBq)",
+        fix="give the phantom-measured sensitivity in cps/MBq (counts per second per MBq)",
+    )
     duration = acquisition_duration_s or meta.acquisition.duration_s
     if units == "cps":
         duration = 1.0
@@ -144,7 +152,9 @@ def counts_to_activity_concentration(
         decay_reference=ref,
         units_source=f"calibrated from {units} with {cal:g} cps/MBq over {duration:g} s",
     )
-    return QuantitativeImage(out, meta.replace(quantity=new_quantity))
+    return QuantitativeImage(
+        out, meta.replace(quantity=new_quantity, problems=(*meta.problems, *cal_notes))
+    )
 
 
 def _redecay(qimage: QuantitativeImage, reference, path) -> QuantitativeImage:
