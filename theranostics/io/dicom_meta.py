@@ -616,10 +616,11 @@ def _study_consistency(ds, path, modality, admin, acq, qty) -> list[str]:
 
 
 def _energy_window_notes(ds, path, nuclide: str | None) -> list[str]:
-    notes: list[str] = []
-    windows = ds.get("EnergyWindowInformationSequence") or []
-    lines = None
-    for w_index, window in enumerate(windows):
+    """Energy window limits must be ordered and in the camera's range (errors); when no
+    window holds a photon line of the nuclide, a problem (scatter windows hold none, so the
+    photopeak window may be any of them)."""
+    windows = []
+    for w_index, window in enumerate(ds.get("EnergyWindowInformationSequence") or []):
         for rng in window.get("EnergyWindowRangeSequence") or []:
             lower = number(rng, "EnergyWindowLowerLimit", path=path)
             upper = number(rng, "EnergyWindowUpperLimit", path=path)
@@ -636,16 +637,18 @@ def _energy_window_notes(ds, path, nuclide: str | None) -> list[str]:
                     tag=tag,
                     fix="correct the window limits",
                 )
-            if nuclide and w_index == 0:
-                if lines is None:
-                    lines = _photon_lines_keV(nuclide)
-                if lines is not None and not any(lower <= e <= upper for e in lines):
-                    notes.append(
-                        f"energy window {lower:g}-{upper:g} keV holds no photon line of "
-                        f"{nuclide} (yield >= 1 %): wrong nuclide or window? check "
-                        "EnergyWindowInformationSequence and RadionuclideCodeSequence"
-                    )
-    return notes
+            windows.append((lower, upper))
+    if not windows or not nuclide:
+        return []
+    lines = _photon_lines_keV(nuclide)
+    if lines is None or any(lo <= e <= hi for lo, hi in windows for e in lines):
+        return []
+    shown = ", ".join(f"{lo:g}-{hi:g}" for lo, hi in windows)
+    return [
+        f"no energy window ({shown} keV) holds a photon line of {nuclide} (yield >= 1 %): "
+        "wrong nuclide or window? check EnergyWindowInformationSequence and "
+        "RadionuclideCodeSequence"
+    ]
 
 
 def _photon_lines_keV(nuclide: str) -> list[float] | None:
