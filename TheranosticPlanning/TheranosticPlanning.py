@@ -53,6 +53,9 @@ activity in MBq, administration and acquisition times, units, decay correction),
 editable.</li>
 <li><b>Lesions</b>: fixed-SUV, PERCIST liver, percent-of-maximum and background-adaptive
 thresholds; biomarkers SUVmax/SUVpeak/SUVmean, volume (mL), total lesion uptake.</li>
+<li><b>Lesion candidates</b>: physiological uptake (kidneys, bladder, glands ...) set aside
+from the CT anatomy or organ masks (TotalSegmentator when installed); a checkbox per
+candidate moves it between lesion and physiological uptake.</li>
 <li><b>Response</b>: PERCIST 1.0 and RECIP 1.0 between a baseline and a follow-up.</li>
 <li><b>177Lu planning</b>: maximum activity per cycle (GBq) under organ BED limits (Gy).</li>
 <li><b>90Y planning</b>: partition model, MIRD and BSA methods from 99mTc-MAA SPECT/CT, or
@@ -133,6 +136,11 @@ class TheranosticPlanningParameterNode:
     seedPoints: vtkMRMLMarkupsFiducialNode
     lesionSegmentation: vtkMRMLSegmentationNode
     biomarkerTable: vtkMRMLTableNode
+    # lesion candidates with physiological uptake set aside (issue 20)
+    candidateTracer: Annotated[str, Choice(["auto", "psma", "sstr", "fdg", "none"])] = "auto"
+    candidateOrgans: vtkMRMLSegmentationNode
+    lesionCandidates: vtkMRMLSegmentationNode
+    candidateBiomarkerTable: vtkMRMLTableNode
     # response
     baselineVolume: vtkMRMLScalarVolumeNode
     baselineSegmentation: vtkMRMLSegmentationNode
@@ -258,6 +266,22 @@ def ensure_dependencies_for_self_test(requirements: pathlib.Path, requester: str
     )
 
 
+def show_candidate_row(table: qt.QTableWidget, r: int, row: dict) -> None:
+    """Show one lesion candidate (a row of ``panel_candidates.candidate_table_rows``) in
+    table row ``r``: name with its checkbox (ticked: lesion), class and reason, in the class
+    colour; cells are read-only, as DICOMBrowser.py's loadable table does."""
+    brush = qt.QBrush(qt.QColor.fromRgbF(*row["color"]))
+    for c, text in enumerate((row["name"], row["label"], row["reason"])):
+        item = table.item(r, c)
+        if item is None:
+            item = qt.QTableWidgetItem()
+            item.setFlags(item.flags() ^ qt.Qt.ItemIsEditable)
+            table.setItem(r, c, item)
+        item.setText(text)
+        item.setForeground(brush)
+    table.item(r, 0).setCheckState(qt.Qt.Checked if row["is_lesion"] else qt.Qt.Unchecked)
+
+
 def fill_table_widget(table: qt.QTableWidget, rows) -> None:
     """Show rows of display strings in a QTableWidget (editable cells)."""
     table.setRowCount(len(rows))
@@ -276,6 +300,7 @@ class TheranosticPlanningWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self._shownMetadataNodeId = None
+        self._showingCandidates = False
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
@@ -294,6 +319,14 @@ class TheranosticPlanningWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
         self.ui.sirtListSegmentsButton.connect("clicked(bool)", self.onListSegments)
         self.ui.sirtUseRolesButton.connect("clicked(bool)", self.onUseSegmentRoles)
         self.ui.installDependenciesButton.connect("clicked(bool)", self.onInstallDependencies)
+        self.ui.detectCandidatesButton.connect("clicked(bool)", self.onDetectCandidates)
+        self.ui.candidateBiomarkersButton.connect("clicked(bool)", self.onCandidateBiomarkers)
+        self.ui.runTotalSegmentatorButton.connect("clicked(bool)", self.onRunTotalSegmentator)
+        self.ui.candidatesTable.itemChanged.connect(self.onCandidateItemChanged)
+        # Slicer adds every loaded module to slicer.modules under its lower-case name
+        # (Base/QTGUI/qSlicerLoadableModule.cxx, addModuleToSlicerModules): the button is
+        # offered only when the TotalSegmentator extension is installed.
+        self.ui.runTotalSegmentatorButton.visible = hasattr(slicer.modules, "totalsegmentator")
         # The metadata table follows the parameter node (observed below), not the selectors'
         # signals: PythonQt calls a signal's handlers in connection order, so a handler
         # connected before connectGui (parameterNodeWrapper/guiConnectors.py) would read the
@@ -340,6 +373,7 @@ class TheranosticPlanningWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
                 self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.onParameterNodeModified
             )
         self.showMetadata()
+        self.showCandidates()
 
     def onParameterNodeModified(self, caller=None, event=None):
         node = self._emissionNode()
@@ -384,6 +418,63 @@ class TheranosticPlanningWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
             self.ui.biomarkerTableView.setMRMLTableNode(table)
             slicer.app.applicationLogic().GetSelectionNode().SetActiveTableID(table.GetID())
             slicer.app.applicationLogic().PropagateTableSelection()
+
+    def _candidatesNode(self):
+        p = self._parameterNode
+        node = p.lesionCandidates if p is not None else None
+        return node if node is not None and node.GetScene() is not None else None
+
+    def showCandidates(self):
+        """Fill the candidate table from the candidates node (one row per segment)."""
+        rows = []
+        node = self._candidatesNode()
+        if node is not None:
+            with slicer.util.tryWithErrorDisplay("Could not list the lesion candidates."):
+                rows = self.logic.candidateRows(node)
+        self._showingCandidates = True  # the cells written below emit itemChanged
+        try:
+            self.ui.candidatesTable.setRowCount(0)
+            self.ui.candidatesTable.setRowCount(len(rows))
+            for r, row in enumerate(rows):
+                show_candidate_row(self.ui.candidatesTable, r, row)
+        finally:
+            self._showingCandidates = False
+
+    def onDetectCandidates(self):
+        with slicer.util.tryWithErrorDisplay("Lesion candidate detection failed.", waitCursor=True):
+            self.logic.detectCandidates(self._parameterNode)
+            self.showCandidates()
+            self.ui.candidateBiomarkerTableView.setMRMLTableNode(
+                self._parameterNode.candidateBiomarkerTable
+            )
+
+    def onCandidateItemChanged(self, item):
+        """The row's checkbox moves its candidate between lesion and physiological uptake;
+        only that row is redrawn (the item stays alive during its own signal)."""
+        if self._showingCandidates or item.column() != 0:
+            return
+        row = item.row()
+        with slicer.util.tryWithErrorDisplay("Could not move the candidate."):
+            self.logic.setCandidateIsLesion(
+                self._parameterNode, row, item.checkState() == qt.Qt.Checked
+            )
+        node = self._candidatesNode()
+        rows = self.logic.candidateRows(node) if node is not None else []
+        if row < len(rows):
+            self._showingCandidates = True
+            try:
+                show_candidate_row(self.ui.candidatesTable, row, rows[row])
+            finally:
+                self._showingCandidates = False
+
+    def onCandidateBiomarkers(self):
+        with slicer.util.tryWithErrorDisplay("Biomarkers failed.", waitCursor=True):
+            table = self.logic.candidateBiomarkers(self._parameterNode)
+            self.ui.candidateBiomarkerTableView.setMRMLTableNode(table)
+
+    def onRunTotalSegmentator(self):
+        with slicer.util.tryWithErrorDisplay("TotalSegmentator failed.", waitCursor=True):
+            self.logic.runTotalSegmentator(self._parameterNode)
 
     def onAssessResponse(self):
         with longAction("Assessing response", "Response assessment failed.") as progress:
@@ -475,6 +566,69 @@ class TheranosticPlanningLogic(ScriptedLoadableModuleLogic):
         p.lesionSegmentation = made.segmentation_node
         p.biomarkerTable = made.table_node
         return made.biomarkers
+
+    def detectCandidates(self, p):
+        """Lesion candidates with physiological uptake set aside
+        (:mod:`TheranosticPlanningLib.panel_candidates`); stores the candidates and
+        biomarker nodes."""
+        from TheranosticPlanningLib.panel_candidates import detect_candidates_for_panel
+
+        detection, node, table = detect_candidates_for_panel(
+            p.petVolume or p.spectVolume,
+            p.ctVolume,
+            p.candidateOrgans,
+            tracer=p.candidateTracer,
+            method=p.lesionMethod,
+            min_volume_mL=p.minimumLesionVolumeML,
+        )
+        p.lesionCandidates, p.candidateBiomarkerTable = node, table
+        return detection
+
+    def candidateRows(self, candidatesNode):
+        from TheranosticPlanningLib.panel_candidates import candidate_table_rows
+
+        return candidate_table_rows(candidatesNode)
+
+    def setCandidateIsLesion(self, p, row, isLesion):
+        from TheranosticPlanningLib.panel_candidates import set_candidate_row_is_lesion
+
+        return set_candidate_row_is_lesion(p.lesionCandidates, row, isLesion)
+
+    def candidateBiomarkers(self, p):
+        from TheranosticPlanningLib.panel_candidates import kept_lesion_biomarkers
+
+        p.candidateBiomarkerTable = kept_lesion_biomarkers(
+            p.petVolume or p.spectVolume, p.lesionCandidates
+        )
+        return p.candidateBiomarkerTable
+
+    def runTotalSegmentator(self, p):
+        """Organs with physiological uptake segmented on the CT by the TotalSegmentator
+        extension (its Logic, SlicerTotalSegmentator TotalSegmentator.py:
+        ``setupPythonRequirements()`` then ``process(inputVolume, outputSegmentation,
+        quality, cpu, task, subset)``); the new segmentation node becomes the organ masks
+        of the candidate detection. An empty node is removed when the run fails."""
+        from TheranosticPlanningLib.panel_candidates import (
+            TOTALSEGMENTATOR_SUBSET,
+            new_organ_segmentation_node,
+        )
+
+        output = new_organ_segmentation_node(p.ctVolume)
+        try:
+            totalSegmentator = slicer.util.getModuleLogic("TotalSegmentator")
+            totalSegmentator.setupPythonRequirements()
+            totalSegmentator.process(
+                p.ctVolume,
+                output,
+                quality="fast",
+                task="total",
+                subset=list(TOTALSEGMENTATOR_SUBSET),
+            )
+        except Exception:
+            output.GetScene().RemoveNode(output)
+            raise
+        p.candidateOrgans = output
+        return output
 
     def assessResponse(self, p, progress=None):
         from TheranosticPlanningLib.panel import assess_response

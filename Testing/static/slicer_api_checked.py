@@ -192,5 +192,22 @@ CHECKED: dict[str, tuple[str, str]] = {
     "QPushButton.connect": (_TEMPLATE, 'applyButton.connect("clicked(bool)"'),
     "QPushButton.clicked(bool)": (_TEMPLATE, '"clicked(bool)"'),
     "qt.QDesktopServices.openUrl": (_SLM, "qt.QDesktopServices.openUrl("),
+    # the lesion-candidate table: checkable read-only items as DICOMBrowser.py's loadables
+    "QTableWidget.itemChanged": (_DICOM_BROWSER, "self.loadableTable.itemChanged.connect("),
+    "QTableWidget.setRowCount": (_DICOM_BROWSER, "self.setRowCount(0)"),
+    "qt.Qt.Checked": (_DICOM_BROWSER, "qt.Qt.Checked if loadable.selected else qt.Qt.Unchecked"),
+    "qt.Qt.Unchecked": (_DICOM_BROWSER, "else qt.Qt.Unchecked"),
+    "qt.Qt.ItemIsEditable": (_DICOM_BROWSER, "readerItem.flags() ^ qt.Qt.ItemIsEditable"),
+    "qt.QColor.fromRgbF": ("Modules/Scripted/DataProbe/DataProbe.py", "qt.QColor.fromRgbF("),
+    "qt.QBrush": (
+        "Modules/Scripted/ExtensionWizard/ExtensionWizardLib/EditableTreeWidget.py",
+        "item.setForeground(0, qt.QBrush(color))",
+    ),
+    # a button shown only when the TotalSegmentator extension is installed
+    "QPushButton.visible": (
+        "Modules/Scripted/DICOM/DICOM.py",
+        "ui.showVisualBrowserButton.visible = False",
+    ),
+    "slicer.util.getModuleLogic": (_UTIL, "def getModuleLogic(module)"),
     "qt.QUrl.fromLocalFile": (_SLM, "qt.QUrl("),
 }
