@@ -71,7 +71,7 @@ CASES = [
     (["plan-rlt", "--oar", K, "--standard-activity-GBq", "1e9"], "100 GBq"),
     (["plan-rlt", "--oar", K, "--activity-step-GBq", "1e9"], "100 GBq"),
     (["plan-rlt", "--oar", K, "--confidence-k", "-1"], "negative"),
-    (["plan-rlt", "--oar", K, "-o", "sub"], None),  # set up below: a folder
+    (["plan-rlt", "--oar", K, "-o", "sub"], "is a folder"),  # "sub" is made below
     (["kernel", "--nuclide", "Lu-177", "--voxel-mm", "0"], "voxel"),
     (["kernel", "--nuclide", "Lu-177", "--voxel-mm", "a,b"], "voxel size"),
     (["kernel", "--nuclide", "Lu-177", "--voxel-mm", "1e6"], "impossible"),
@@ -82,6 +82,20 @@ CASES = [
     (["suv", "garbage.nrrd"], "garbage.nrrd"),
     (["suv", "none.dcm"], "not found"),
     (["tia", "none", "-o", "x.nrrd"], "not found"),
+    # tac and dosimetry: refused before the study is loaded
+    (["tac", ".", "--masks", "none.nrrd"], "not found"),
+    (["tac", ".", "--masks", "tia.nrrd", "--names", "none.json"], "--names"),
+    (["tac", ".", "--masks", "tia.nrrd", "--recovery-table", "none.csv"], "--recovery-table"),
+    (["tac", ".", "--masks", "tia.nrrd", "--calibration-cps-per-MBq", "-10"], "greater than 0"),
+    (["tac", ".", "--masks", "tia.nrrd", "--calibration-cps-per-MBq", "inf"], "finite"),
+    (["tac", ".", "--masks", "tia.nrrd", "--psf-fwhm-mm", "-1"], "negative"),
+    (["tac", ".", "--masks", "tia.nrrd", "--calibration-rel-sd", "-0.1"], "negative"),
+    (["tac", ".", "--masks", "tia.nrrd", "-o", "sub"], "is a folder, a file is needed"),
+    (["dosimetry", ".", "--masks", "none.nrrd", "-o", "d"], "not found"),
+    (["dosimetry", ".", "--masks", "tia.nrrd", "--plan", "none.json", "-o", "d"], "--plan"),
+    (["dosimetry", ".", "--masks", "tia.nrrd", "-o", "tia.nrrd"], "a folder is needed"),
+    (["dosimetry", ".", "--masks", "tia.nrrd", "-o", "."], "not an earlier output"),
+    (["dosimetry", ".", "--masks", "tia.nrrd", "--psf-fwhm-mm", "nan", "-o", "d"], "finite"),
 ]
 
 
