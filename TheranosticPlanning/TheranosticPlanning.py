@@ -800,6 +800,16 @@ class TheranosticPlanningTest(ScriptedLoadableModuleTest):
         self.assertEqual(segments, len(biomarkers.lesions))
         self.assertGreater(p.biomarkerTable.GetNumberOfRows(), 0)
 
+        self.delayDisplay("Lesion candidates: unticking a row sets it aside")
+        p.candidateTracer = "none"  # no recognition: every candidate starts as a lesion
+        detection = logic.detectCandidates(p)
+        rows = logic.candidateRows(p.lesionCandidates)
+        self.assertEqual(len(rows), detection.lesions.count)
+        self.assertTrue(all(r["is_lesion"] for r in rows))
+        self.assertEqual(logic.setCandidateIsLesion(p, 0, False), "physiological")
+        kept = logic.candidateBiomarkers(p)
+        self.assertEqual(kept.GetNumberOfRows(), len(rows) - 1 + 1)  # + total row
+
         self.delayDisplay("Response: the same study as baseline and follow-up is stable")
         p.baselineVolume = p.followupVolume = p.petVolume
         p.baselineSegmentation = p.followupSegmentation = p.lesionSegmentation
@@ -831,4 +841,14 @@ class TheranosticPlanningTest(ScriptedLoadableModuleTest):
         summary = logic.planSirt(p)
         self.assertIn("GBq 90Y", summary)
         self.assertEqual(p.sirtDoseVolume.GetAttribute("Theranostics.Units"), "Gy")
+
+        self.delayDisplay("90Y planning without a CT: masses from the segmentation alone")
+        p.maaCtVolume = None
+        p.sirtClipNegative = True
+        rows = logic.segmentRoleRows(p)
+        self.assertEqual([r[2] for r in rows], ["tumour", "normal", "lung"])
+        logic.useSegmentRoles(p, [(r[0], r[2]) for r in rows])
+        self.assertEqual(p.tumorSegmentNames, "Tumor")
+        summary = logic.planSirt(p)
+        self.assertIn("no CT", summary)
         self.delayDisplay("Test passed")
