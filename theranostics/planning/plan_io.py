@@ -11,8 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 
 from ..errors import InputError
@@ -104,18 +102,10 @@ def _check_consistency(plan: RltPlan) -> None:
 
 def save_plan(path: str | Path, plan: RltPlan) -> Path:
     """Write ``plan`` as indented JSON, atomically; returns the path."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
+    from ..io.output_dir import write_text_atomically  # temporary file + rename, usual mode
+
     text = json.dumps(plan_to_dict(plan), indent=2, allow_nan=False) + "\n"
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, p)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return p
+    return write_text_atomically(text, path, option="plan file")
 
 
 def plan_from_json_text(text: str, *, path: str | Path | None = None) -> RltPlan:
