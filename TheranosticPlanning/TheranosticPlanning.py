@@ -458,9 +458,7 @@ class TheranosticPlanningWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
             self.logic.setCandidateIsLesion(
                 self._parameterNode, row, item.checkState() == qt.Qt.Checked
             )
-        node = self._candidatesNode()
-        rows = self.logic.candidateRows(node) if node is not None else []
-        if row < len(rows):
+            rows = self.logic.candidateRows(self._parameterNode.lesionCandidates)
             self._showingCandidates = True
             try:
                 show_candidate_row(self.ui.candidatesTable, row, rows[row])
