@@ -156,7 +156,20 @@ def metadata_from_sidecar(data: dict, *, path=None, source_files=()) -> ImageMet
             tag="acquisition_datetime",
             fix="check both datetimes in the sidecar",
         )
+    from .. import plausibility  # the same rules as the DICOM readers (docs/ingest.md)
+
+    problems: list[str] = []
+    for key, rule in (
+        ("administered_activity_MBq", plausibility.ACTIVITY_MBQ),
+        ("acquisition_duration_s", plausibility.DURATION_S),
+        ("patient_weight_kg", plausibility.WEIGHT_KG),
+        ("patient_height_m", plausibility.HEIGHT_M),
+    ):
+        problems += plausibility.check(
+            num(key), rule, path=path, tag=key, fix=f"correct {key} in the sidecar"
+        )
     return ImageMetadata(
+        problems=tuple(problems),
         modality=g("modality") or "OT",
         series_instance_uid=g("series_instance_uid"),
         series_description=g("series_description") or "",
