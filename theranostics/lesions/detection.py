@@ -47,7 +47,7 @@ from .segmentation import DEFAULT_SUV_THRESHOLD, LesionSegmentation, segment_les
 from .thresholds import LiverReference, liver_reference
 
 #: Smallest prominence of a lesion maximum, in noise SDs of the reference region.
-NOISE_SDS = 4.0
+NOISE_SDS = 5.0
 #: Blood-pool reference sphere diameter (mm); PERCIST's is a 1 × 2 cm cylinder in the aorta.
 BLOOD_POOL_DIAMETER_MM = 20.0
 
@@ -197,13 +197,36 @@ def choose_floor(values, reference, unit, liver, blood, threshold, notes) -> dic
     else:
         _reference_floor(out, liver_ref, blood_ref, notes)
         notes.append(f"detection floor {out['value']:.3g} {unit}: {out['source']}")
-    # Prominence of a lesion maximum: floor / 3 (as segment_lesions), but at least 4 noise
-    # SDs of the reference region (blood pool, else liver), so that noise bumps of a low floor
-    # are not lesions (a bump's height above its saddle is a few SDs at most).
-    noise = blood_ref.sd if blood_ref else (liver_ref.sd if liver_ref else 0.0)
+    # Prominence of a lesion maximum: floor / 3 (as segment_lesions), but at least 5 voxel
+    # noise SDs of the blood pool (else the liver), so that noise bumps of a low floor are not
+    # lesions (the highest of a million Gaussian noise voxels is about 5 SDs above the mean,
+    # and a bump's saddle is not below the mean).
+    region = blood if blood is not None and blood.any() else liver
+    noise = voxel_noise_sd(values, region) if region is not None else 0.0
+    out["voxel_noise_sd"] = noise
     out["prominence"] = max(out["value"] / 3.0, NOISE_SDS * noise)
-    out["prominence_rule"] = f"max(floor / 3, {NOISE_SDS:g} x reference SD {noise:.3g})"
+    out["prominence_rule"] = f"max(floor / 3, {NOISE_SDS:g} x voxel noise SD {noise:.3g})"
     return out
+
+
+def voxel_noise_sd(values: np.ndarray, mask: np.ndarray) -> float:
+    """Voxel noise SD inside ``mask``: 1.4826 × the median absolute difference between
+    neighbouring voxels (both in the mask, along each axis) / √2. Differences remove the
+    smooth uptake; the median makes it blind to edges. Uncorrelated noise assumed (a
+    reconstruction that correlates neighbours lowers the estimate)."""
+    if mask is None or not mask.any():
+        return 0.0
+    diffs = []
+    for axis in range(3):
+        a = [slice(None)] * 3
+        b = [slice(None)] * 3
+        a[axis], b[axis] = slice(1, None), slice(None, -1)
+        both = mask[tuple(a)] & mask[tuple(b)]
+        diffs.append((values[tuple(a)] - values[tuple(b)])[both])
+    d = np.concatenate(diffs)
+    if d.size < 20:
+        return 0.0
+    return float(1.4826 * np.median(np.abs(d - np.median(d))) / np.sqrt(2.0))
 
 
 def _reference_floor(out, liver_ref, blood_ref, notes) -> None:
@@ -331,6 +354,20 @@ def detect_lesions(
     )
     report(progress, 0.8, "lesions: physiological uptake")
     labels = sitk.GetArrayFromImage(seg.labels).astype(np.int32)
+    include = _seed_labels(include_seeds_lps, reference, labels)
+    # PERCIST-style measurability: the candidate's SUVpeak-type reference (highest 1 mL
+    # sphere mean in its core), not only its hottest voxel, must reach the floor.
+    weak = [
+        n
+        for n, t in enumerate(seg.lesion_thresholds, start=1)
+        if "reference" in t and t["reference"] < floor["value"] and n not in include
+    ]
+    if weak and threshold is None:
+        labels[np.isin(labels, weak)] = 0
+        notes.append(
+            f"{len(weak)} candidate(s) whose 1 mL peak mean is below the floor "
+            f"{floor['value']:.3g} {u.unit} dropped (their maximum alone reached it)"
+        )
     verdicts: dict[int, tuple[str, str, str]] = {}
     features = {}
     if family is None:
@@ -368,7 +405,6 @@ def detect_lesions(
             "physiological uptake NOT recognised: no CT and no organ masks; kidneys, bladder, "
             "salivary glands ... may be reported as lesions (give the CT or organ masks)"
         )
-    include = _seed_labels(include_seeds_lps, reference, labels)
     for label in include & set(verdicts):
         organ = verdicts.pop(label)[0]
         notes.append(f"candidate at an include seed kept as a lesion (rules said {organ})")
@@ -417,8 +453,9 @@ def _seed_labels(seeds, reference, labels) -> set[int]:
 
 def _split(seg, labels, values, verdicts, features, reference, family, source, floor, anatomy,
            notes) -> LesionDetection:  # fmt: skip
-    count = int(labels.max())
-    lesion_ids = [n for n in range(1, count + 1) if n not in verdicts]
+    count = len(seg.lesion_thresholds)
+    present = set(np.unique(labels).tolist()) - {0}
+    lesion_ids = [n for n in range(1, count + 1) if n not in verdicts and n in present]
     organ_ids = [n for n in range(1, count + 1) if n in verdicts]
     lookup = np.zeros(count + 1, dtype=np.uint16)
     lookup[lesion_ids] = np.arange(1, len(lesion_ids) + 1)

@@ -16,8 +16,9 @@ background-adaptive threshold.
    for the markers used).
 3. **Threshold per lesion**, from its maximum M, its SUVpeak-type reference I_ref (highest
    1 mL sphere mean in its 70 % core) and its local background B (median of the voxels 15-25
-   mm outside the core, not in excluded organs, below ``floor`` or, when the floor lies below
-   the background, below the shell's median + 3 robust SD):
+   mm outside the core, not in excluded organs, above zero (inside the patient), below
+   ``floor`` or, when the floor lies below the background, below the shell's median + 3
+   robust SD):
 
    - ``percent-max``: T = p × M (EANM FDG PET/CT guideline 2.0, Boellaard R et al. Eur J
      Nucl Med Mol Imaging 2015;42:328-354: 41 % of SUVmax; 50 % also in use).
@@ -127,6 +128,10 @@ def local_background(
     sampling = tuple(float(s) for s in spacing_mm)[::-1]
     distance = ndimage.distance_transform_edt(~core, sampling=sampling)
     shell = (distance > SHELL_MM[0]) & (distance <= SHELL_MM[1]) & allowed
+    # Voxels without uptake (outside the patient) are not background: a lesion at the skin
+    # would otherwise get B = 0.
+    inside = shell & (values > 0)
+    shell = inside if inside.sum() >= 10 else shell
     if not shell.any():
         return float("nan"), float("nan"), 0
     # Hot neighbours (other lesions, organs) are left out: voxels at or above the floor, or

@@ -243,17 +243,25 @@ def rule_kidney(f: CandidateFeatures, m: Landmarks):
 
 
 def rule_spleen(f: CandidateFeatures, m: Landmarks):
-    """Left upper-abdominal soft-tissue uptake peaking just under the left lung base: the
-    spleen (the kidneys' centres lie lower)."""
+    """Unpaired (or larger than a kidney) left upper-abdominal soft-tissue uptake peaking
+    just under the left lung base: the spleen (the kidneys' centres lie lower, and kidneys
+    are paired)."""
     base = m.lung_base_left_z_mm
     if base is None:
         return None
     x, _, z = f.peak_lps_mm
     dx = x - m.axis_x(z)
-    if base - 60.0 <= z <= base + 30.0 and dx >= 60.0 and f.volume_mL >= 20.0 and _soft(f):
+    if (
+        base - 60.0 <= z <= base + 30.0
+        and dx >= 60.0
+        and f.volume_mL >= 20.0
+        and (f.mirror_ratio < MIRROR_RATIO or f.volume_mL >= 250.0)
+        and _soft(f)
+    ):
+        why = "unpaired" if f.mirror_ratio < MIRROR_RATIO else "larger than a kidney"
         return "spleen", (
             f"hottest voxel {dx:.0f} mm left of the spine, {base - z:.0f} mm below the left "
-            f"lung base (higher than a kidney's), {f.volume_mL:.0f} mL soft tissue"
+            f"lung base (higher than a kidney's), {why}, {f.volume_mL:.0f} mL soft tissue"
         )
     return None
 
