@@ -38,6 +38,7 @@ a :class:`~theranostics.progress.Cancelled` raised by it stops the optimiser
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -289,21 +290,32 @@ def _execute(method, fixed, moving, state) -> None:
         raise state["cancelled"]
 
 
+_THREADS_LOCK = threading.Lock()
+_THREADS_STATE = {"users": 0, "saved": None}
+
+
 @contextmanager
 def _threads(threads: int):
     """SimpleITK's global default thread count set to ``threads`` (0: unchanged) for the
     duration: ``ImageRegistrationMethod.SetNumberOfThreads`` alone leaves parts of the
     pipeline (the metric's sample loop, the scales estimator) on the global default, and
-    reruns then differ in the last bits."""
+    reruns then differ in the last bits. Registrations running at the same time in several
+    threads of one process share the setting; the last one to finish restores the value."""
     if not threads:
         yield
         return
-    before = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
-    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
+    with _THREADS_LOCK:
+        if _THREADS_STATE["users"] == 0:
+            _THREADS_STATE["saved"] = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+        _THREADS_STATE["users"] += 1
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
     try:
         yield
     finally:
-        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(before)
+        with _THREADS_LOCK:
+            _THREADS_STATE["users"] -= 1
+            if _THREADS_STATE["users"] == 0:
+                sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(_THREADS_STATE["saved"])
 
 
 def _with_threads(function):
