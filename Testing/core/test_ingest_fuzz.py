@@ -46,8 +46,9 @@ class Case:
 
     name: str
     source: str  # "nm", "ct", "pet", "rt"
-    mutate: Callable[[Dataset], None]
+    mutate: Callable[[Dataset], None] | None
     expect: str
+    damage: Callable[[bytes], bytes] | None = None  # applied to the written file's bytes
 
 
 def _set(keyword: str, value):
@@ -129,6 +130,11 @@ def _garbage(keyword: str, text: str, vr: str = "DS"):
         ds[tag] = RawDataElement(tag, vr, len(data), data, 0, False, True)
 
     return f
+
+
+def _zero_header(data: bytes) -> bytes:
+    """The first 4 kB (preamble, file meta, start of the data set) overwritten with zeros."""
+    return b"\0" * 4096 + data[4096:]
 
 
 def _empty_pixels(ds: Dataset) -> None:
@@ -281,6 +287,19 @@ def _base_cases() -> list[Case]:
         for text in ("1.0\\:", "abc"):
             add(Case(f"{source} {keyword} {text!r}", source, _garbage(keyword, text), ERROR))
     add(Case("nm NumberOfFrames garbage IS", "nm", _garbage("NumberOfFrames", "8x", "IS"), ERROR))
+    # --- damaged files (an interrupted copy) ----------------------------------------------
+    for source in ("nm", "ct", "pet"):
+        for fraction in (0.0, 0.001, 0.05, 0.5, 0.999):
+            add(
+                Case(
+                    f"{source} truncated to {fraction:.1%}",
+                    source,
+                    None,
+                    FLAG,  # refused, or the damaged file listed as skipped
+                    damage=lambda data, f=fraction: data[: int(len(data) * f)],
+                )
+            )
+        add(Case(f"{source} zero-filled header", source, None, FLAG, damage=_zero_header))
     # --- CT slice (the middle one of three) --------------------------------------------
     add(Case("ct empty PixelData", "ct", _empty_pixels, ERROR))
     add(Case("ct RescaleIntercept 1e30", "ct", _set("RescaleIntercept", 1e30), ERROR))
@@ -474,9 +493,15 @@ def _write_case(case: Case | None, source: str, folder: Path) -> Path:
     target = len(files) - 1 if source == "rt" else len(files) // 2
     for index, path in enumerate(files):
         if case is not None and index == target:
-            ds = pydicom.dcmread(path)
-            case.mutate(ds)
-            ds.save_as(folder / path.name, enforce_file_format=False)
+            if case.mutate is not None:
+                ds = pydicom.dcmread(path)
+                case.mutate(ds)
+                ds.save_as(folder / path.name, enforce_file_format=False)
+            else:
+                shutil.copyfile(path, folder / path.name)
+            if case.damage is not None:
+                out = folder / path.name
+                out.write_bytes(case.damage(out.read_bytes()))
         else:
             shutil.copyfile(path, folder / path.name)
     return folder
@@ -511,6 +536,8 @@ def _problems_of(folder: Path) -> tuple[int, str, set[str], bool]:
         return code, err, set(), True
     errored = any(r.get("error") for r in rows) or not rows
     problems = {p for r in rows for p in r.get("problems", [])}
+    # files the scan could not use are listed on stderr ("skipped PATH: why")
+    problems |= {line for line in err.splitlines() if line.startswith("skipped ")}
     if not rows:
         problems.add("no image row")
     return code, err, problems, errored

@@ -200,6 +200,12 @@ def slice_stack_geometry(headers: Sequence[Dataset], files: Sequence[str]) -> St
     else:
         step = _regular_step(along_sorted, [files[i] for i in order])
         _check_no_shear(positions[order], normal, [files[i] for i in order])
+        thickness = number(first, "SliceThickness", path=path0)
+        if thickness and step > 1.5 * thickness + 1e-3:
+            notes.append(
+                f"slices are {step:.3g} mm apart but {thickness:.3g} mm thick: every other "
+                "slice missing, or a gapped acquisition? check the series is complete"
+            )
     check_spacing((spacing_i, spacing_j, step), path=path0)
     notes += spacing_problems(
         (spacing_i, spacing_j, step), path0, "PixelSpacing / slice positions (0028,0030)"
