@@ -640,13 +640,15 @@ def _verify_against_map(
         fwhm = max(info["delivered_fwhm_mm"], info["planned_fwhm_mm"])
         gtm_names = [n for n in dvhs if n not in levels]
         if gtm_names:  # the GTM needs every structure (spill between neighbours)
+            report(progress, 0.9, "planned map: GTM partial-volume scales")
             scales = gtm_structure_scales(matched.planned, {n: weights[n] for n in dvhs}, fwhm)
             planned_scale.update({n: scales[n] for n in gtm_names})
         source.update(
             {n: f"planned map, GTM partial-volume correction ({fwhm:g} mm)" for n in gtm_names}
         )
     out = {}
-    for name, delivered_dvh in dvhs.items():
+    for number, (name, delivered_dvh) in enumerate(dvhs.items()):
+        report(progress, 0.95 + 0.05 * number / len(dvhs), f"DVH comparison: {name}")
         w = sitk.GetArrayViewFromImage(weights[name]).astype(np.float64)
         idx = np.nonzero(w > 0)
         if info["mode"] == "matched" and name in levels:
