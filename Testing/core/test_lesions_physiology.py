@@ -245,3 +245,17 @@ def test_totalsegmentator_is_not_claimed_without_weights(tmp_path, monkeypatch):
     monkeypatch.setenv("TOTALSEG_HOME_DIR", str(tmp_path))
     available, why = totalsegmentator_status()
     assert not available and ("not installed" in why or "weights not found" in why)
+
+
+def test_voxel_noise_from_neighbour_differences_ignores_smooth_uptake():
+    """White noise of SD 0.2 on a steep smooth ramp (0 to 10 across the mask): the estimate is
+    the noise, not the ramp (the prominence rule uses 5 of it)."""
+    from theranostics.lesions.detection import voxel_noise_sd
+
+    rng = np.random.default_rng(4)
+    ramp = np.linspace(0.0, 10.0, 60)[None, None, :] * np.ones((30, 30, 60))
+    values = (ramp + rng.normal(0.0, 0.2, ramp.shape)).astype(np.float32)
+    mask = np.zeros(values.shape, dtype=bool)
+    mask[5:25, 5:25, 5:55] = True
+    assert voxel_noise_sd(values, mask) == pytest.approx(0.2, rel=0.05)
+    assert float(values[mask].std()) > 2.0  # the plain SD would be the ramp's
