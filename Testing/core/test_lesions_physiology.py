@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -259,3 +260,39 @@ def test_voxel_noise_from_neighbour_differences_ignores_smooth_uptake():
     mask[5:25, 5:25, 5:55] = True
     assert voxel_noise_sd(values, mask) == pytest.approx(0.2, rel=0.05)
     assert float(values[mask].std()) > 2.0  # the plain SD would be the ramp's
+
+
+@pytest.fixture(scope="module")
+def dotatate_planning():
+    """The small 68Ga-DOTATATE planning PET/CT of seed 1 (one SPECT time point generated;
+    cached where ``benchmarks/bench_lesions.py`` keeps it)."""
+    from theranostics.phantom.generate import GENERATOR_VERSION, PhantomConfig, generate_study
+
+    root = Path(__file__).resolve().parents[2] / ".cache" / "phantom" / "lesion-bench"
+    folder = root / f"dotatate-lu177-seed1-small-planning-v{GENERATOR_VERSION}"
+    if not (folder / "truth" / "ground_truth.json").is_file():
+        config = PhantomConfig(seed=1, preset="dotatate-lu177", size="small", time_points_h=(4.0,))
+        generate_study(folder, config, overwrite=True)
+    return folder
+
+
+@pytest.mark.slow
+def test_sstr_spleen_kidneys_and_bladder_set_aside_liver_lesions_kept(dotatate_planning):
+    study = dotatate_planning
+    pet = read_image(study / "dicom" / "pet_planning" / "PT")
+    ct = read_image(study / "dicom" / "pet_planning" / "CT")
+    occupancy, truth = truth_on_grid(study, pet.image)
+    result = detect_lesions(pet, ct)
+    assert result.tracer_family == "sstr"  # Ga68-DOTATATE
+    organs = {p.organ for p in result.physiological}
+    assert {"spleen", "bladder"} <= organs and organs & {"kidney_left", "kidney_right"}
+    for candidate in result.physiological:  # each peaks in the organ it is called
+        index = pet.image.TransformPhysicalPointToIndex(candidate.include_seed_lps_mm)
+        assert occupancy[candidate.organ][index[::-1]] > 0, candidate
+    u = uptake(pet)
+    labels = sitk.GetArrayFromImage(result.lesions.labels).astype(np.int32)
+    scores = score_detection(labels, u.values, occupancy, truth, u.voxel_volume_mL)
+    assert scores["sensitivity"] == 1.0  # including the liver lesions (hot spots in the liver)
+    assert scores["false_positives_physiological"] == scores["false_positives_other"] == 0
+    hosts = [p["host"] for p in scores["lesions"]]
+    assert hosts.count("liver") >= 2
