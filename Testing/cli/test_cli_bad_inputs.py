@@ -112,3 +112,36 @@ def test_bad_input_is_one_clean_line(files, capsys, argv, expected):
         assert expected in lines[0], lines[0]
     assert not (files / "logs").exists()
     assert not list(files.glob(".*.partial-*")) and not list(files.glob(".o.*"))
+
+
+SUV_OVERRIDES = [
+    (["--administration-datetime", "1959-06-14T14:17"], "half-lives"),
+    (["--weight-kg", "0.07"], "patient weight (kg) 0.07 is impossible"),
+    (["--activity-MBq", "1e30"], "administered activity (MBq) 1e+30 is impossible"),
+    (["--height-m", "17"], "patient height (m) 17 is impossible"),
+    (["--administration-datetime", "1960-06-14T15:30"], "before the administration"),
+]
+
+
+@pytest.mark.parametrize(("extra", "expected"), SUV_OVERRIDES)
+def test_suv_overrides_follow_the_plausibility_rules(extra, expected, capsys):
+    from conftest import REAL_DATA
+
+    pet = REAL_DATA / "pet-flt-slices" / "slice1.dcm"
+    if not pet.is_file():
+        pytest.skip("real PET slice not found")
+    assert main(["suv", str(pet), *extra]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and "Traceback" not in err
+
+
+def test_suv_override_at_the_scan_instant_is_a_problem(capsys):
+    from conftest import REAL_DATA
+
+    pet = REAL_DATA / "pet-flt-slices" / "slice1.dcm"
+    if not pet.is_file():
+        pytest.skip("real PET slice not found")
+    argv = ["suv", str(pet), "--json", "--administration-datetime", "1960-06-14T15:23:16.921"]
+    assert main(argv) == 0
+    problems = json.loads(capsys.readouterr().out)["problems"]
+    assert any("administration at the scan start instant" in p for p in problems)

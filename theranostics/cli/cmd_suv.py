@@ -73,6 +73,16 @@ def run(args: argparse.Namespace) -> int:
     qimage = read_image(args.path, series_uid=args.series_uid, activity_unit=args.activity_unit)
     meta = _with_overrides(qimage.meta, args)
     f = suv_factors(meta)
+    if args.administration_datetime is not None:  # the header's time was checked at ingest
+        from .. import plausibility
+
+        notes = plausibility.check_elapsed(
+            meta.administration.datetime,
+            f.reference_datetime,
+            f.half_life_s,
+            tag="--administration-datetime vs the image time",
+        )
+        meta = meta.replace(problems=(*meta.problems, *notes))
     result = {
         "suv_bw_factor": f.suv_bw_factor,
         "sul_factor": f.sul_factor,
