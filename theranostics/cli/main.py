@@ -248,7 +248,7 @@ _POSITIONAL = (
 
 def check_output_option(args: argparse.Namespace) -> None:
     """Check the output location of the command before it computes anything."""
-    from ..io.output_dir import check_output_file, check_output_folder
+    from ..io.output_dir import check_output_file, check_output_folder, check_writable_folder
 
     spec = OUTPUT_OPTIONS.get(args.command)
     if spec is None:
@@ -272,17 +272,7 @@ def check_output_option(args: argparse.Namespace) -> None:
     elif kind == "folder":
         check_output_folder(value, option=option)
     else:
-        path = Path(value)
-        if path.exists() and not path.is_dir():
-            raise OutputError(
-                "the output exists and is a file, a folder is needed",
-                path=path,
-                tag=option,
-                fix="give a folder name",
-            )
-        from ..io.output_dir import _check_parent
-
-        _check_parent(path / "x", option)
+        check_writable_folder(value, option=option)
 
 
 #: Text outputs in which the temporary folder's path is replaced by the final one.

@@ -136,6 +136,21 @@ def check_output_folder(path: str | Path, *, option: str = "-o") -> Path:
     return target
 
 
+def check_writable_folder(path: str | Path, *, option: str = "-o") -> Path:
+    """Check that ``path`` is (or can be created as) a writable folder; its content is not
+    judged (for outputs that add to a folder). Raises :class:`OutputError`; creates nothing."""
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise OutputError(
+            "the output exists and is a file, a folder is needed",
+            path=target,
+            tag=option,
+            fix="give a folder name, or remove the file",
+        )
+    _check_parent(target / "x", option)
+    return target
+
+
 def _chmod_tree(root: Path) -> None:
     fmode, dmode = file_mode(), folder_mode()
     os.chmod(root, dmode)
