@@ -127,6 +127,13 @@ def structure_tia(
         }
         curves[name] = {"times_h": np.array([t]), "activities_MBq": np.array([a]), "fit": None}
     notes.append(f"single-time-point dosimetry ({single_time_point}) from the {t:g} h SPECT")
+    from .kinetics import tia_bound_notes  # A0 x T1/2 / ln 2 bounds every structure's TIA
+
+    notes += tia_bound_notes(
+        {name: s["tia_MBq_h"] for name, s in structures.items()},
+        getattr(loaded.administration, "activity_MBq", None),
+        phys,
+    )
     return {"structures": structures, "curves": curves, "notes": notes}
 
 

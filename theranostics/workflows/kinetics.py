@@ -540,8 +540,8 @@ def tia_bound_notes(
     """Physics sanity of structure TIAs: no activity can give more than A0 x the physical
     mean life T1/2 / ln 2 (all of it staying forever, decaying only physically).
 
-    Returns notes when the sum over all structures exceeds that bound (overlapping masks
-    can do that too); raises when one structure exceeds it by :data:`TIA_BOUND_FACTOR`,
+    Returns notes when the sum over all structures exceeds that bound (overlapping
+    structures can do that too); raises when one structure exceeds it by :data:`TIA_BOUND_FACTOR`,
     which only a wrong calibration or activity can give.
 
     Raises:
@@ -572,7 +572,7 @@ def tia_bound_notes(
         notes.append(
             f"the TIA of all structures together ({total:.4g} MBq·h) exceeds what the "
             f"administered {administered_MBq:g} MBq can give ({bound:.4g} MBq·h = A0 x "
-            "T1/2 / ln 2): overlapping masks, or a calibration or activity that is too high"
+            "T1/2 / ln 2): overlapping structures, or a calibration or activity that is too high"
         )
     for name, value in tia_MBq_h.items():
         if bound < value <= TIA_BOUND_FACTOR * bound:
