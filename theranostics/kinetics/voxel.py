@@ -78,7 +78,11 @@ def _mono_exp(y, t, c, lam_phys, iterations):
     tt = t[:, None]
 
     def cost(a, lm):
-        return np.sum(((a * np.exp(-lm * tt) - y) / sig) ** 2, axis=0)
+        # A trial step can overshoot to a large negative rate, where exp() overflows: its
+        # cost is then inf (or NaN), which `trial <= current` rejects, so the voxel keeps its
+        # last good parameters and tries a halved step. The overflow is expected, not an error.
+        with np.errstate(over="ignore", invalid="ignore"):
+            return np.sum(((a * np.exp(-lm * tt) - y) / sig) ** 2, axis=0)
 
     current = cost(amp, lam)
     for _ in range(iterations):
