@@ -80,6 +80,7 @@ CASES = [
     (["sphere-svalue", "--nuclide", "Lu-177", "--mass-g", "-5"], "greater than 0"),
     (["sphere-svalue", "--nuclide", "Xx", "--mass-g", "1"], "Xx"),
     (["suv", "garbage.nrrd"], "garbage.nrrd"),
+    (["inspect", "empty.json"], "cannot be inspected: not a DICOM file"),
     (["suv", "none.dcm"], "not found"),
     (["tia", "none", "-o", "x.nrrd"], "not found"),
     # tac and dosimetry: refused before the study is loaded

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from ..io.inspect import SUMMARY_COLUMNS, inspect_directory
 from ..io.scan import scan_directory
@@ -62,6 +63,15 @@ def run(args: argparse.Namespace) -> int:
     bar = TextProgressBar()
     scan = scan_directory(args.path, progress=bar)
     rows = inspect_directory(args.path, scan=scan, activity_unit=args.activity_unit, progress=bar)
+    if not rows and Path(args.path).is_file():  # one file given, and it is not usable
+        from ..errors import NotDicomError
+
+        why = scan.skipped[0].reason if scan.skipped else "no image or structure set in it"
+        raise NotDicomError(
+            f"cannot be inspected: {why}",
+            path=args.path,
+            fix="give a DICOM file or folder, or a NRRD/NIfTI image",
+        )
     for skipped in scan.skipped:
         print(f"skipped {skipped.path}: {skipped.reason}", file=sys.stderr)
     if args.json:
