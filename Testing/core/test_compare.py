@@ -13,6 +13,8 @@ from theranostics.dose.dvh import dose_volume_histogram
 from theranostics.errors import GeometryError, InputError
 from theranostics.verify.compare import (
     DEFAULT_TOLERANCES,
+    REPORTED_NOTE,
+    STRICT_TOLERANCES,
     compare_dvhs,
     compare_structures,
     dose_difference_map,
@@ -118,10 +120,13 @@ def test_compare_dvhs_and_tolerance_table():
     )  # 5 % < 10 %
     gamma_row = next(r for r in table.rows if r["check"].startswith("gamma"))
     assert gamma_row["value"] == g.pass_rate_percent
-    strict = tolerance_table(
-        None, {"liver": comp}, None, tolerances={"organ_dvh_metric_percent": 2.0}
+    # a tighter DVH mean tolerance flags the mean; a quantile tolerance given is checked
+    tight = tolerance_table(None, {"liver": comp}, None, tolerances={"organ_dvh_mean_percent": 2.0})
+    assert [r["check"] for r in tight.deviations] == ["DVH mean_Gy"]
+    given = tolerance_table(
+        None, {"liver": comp}, None, tolerances={"organ_dvh_quantile_percent": 2.0}
     )
-    assert any(r["check"] == "DVH D50_Gy" for r in strict.deviations)
+    assert {r["check"] for r in given.deviations} == {"DVH D50_Gy"}  # D98/D2 still reported
     json.dumps(table.to_json())
     with pytest.raises(InputError, match="unknown tolerance"):
         tolerance_table(tolerances={"typo": 1.0})
@@ -220,13 +225,87 @@ def test_near_extreme_metrics_and_curve_rows():
     a = dose_volume_histogram(_img(dose), mask)
     b = dose_volume_histogram(_img(dose * 1.15), mask)  # +15 %
     comp = compare_dvhs(a, b)
-    table = tolerance_table(dvhs={"kidney": comp}, categories={"kidney": "organ"})
-    by_check = {r["check"]: r for r in table.rows}
+    strict = tolerance_table(dvhs={"kidney": comp}, categories={"kidney": "organ"}, strict=True)
+    by_check = {r["check"]: r for r in strict.rows}
     assert by_check["DVH D50_Gy"]["passed"] is False  # 15 % > 10 %
     assert by_check["DVH D2_Gy"]["passed"] is True and by_check["DVH D2_Gy"]["tolerance"] == 20.0
     curve = by_check["DVH curve max volume difference"]
     assert curve["passed"] is None and "not checked" in curve["note"]
-    assert table.flagged_structures == {"kidney": ["DVH mean_Gy", "DVH D50_Gy"]}
+    assert strict.flagged_structures == {"kidney": ["DVH mean_Gy", "DVH D50_Gy"]}
+    assert strict.policy["strict"] and strict.policy["reported_only"] == []
     checked = tolerance_table(dvhs={"kidney": comp}, tolerances={"dvh_curve_volume_points": 10})
     row = next(r for r in checked.rows if r["check"].startswith("DVH curve"))
     assert row["passed"] is False
+
+
+def _shape_only(scale=1.0, spread=0.3, seed=3):
+    """A planned and a delivered DVH with the same mean (times ``scale``) whose delivered
+    voxel distribution is wider by ``spread`` (noise widens a SPECT-based distribution)."""
+    rng = np.random.default_rng(seed)
+    mask = _img(np.ones((10, 10, 10)))
+    planned = rng.uniform(9.0, 11.0, (10, 10, 10))
+    delivered = planned + spread * 10.0 * rng.standard_normal(planned.shape)
+    delivered *= scale * planned.mean() / delivered.mean()  # the structure dose, exactly
+    a = dose_volume_histogram(_img(planned), mask)
+    return compare_dvhs(a, dose_volume_histogram(_img(delivered), mask))
+
+
+def test_default_policy_flags_the_mean_not_the_noise_in_the_quantiles():
+    """Default: a structure whose mean agrees is not flagged, however wide its delivered
+    distribution (D98 -50 %, D2 +50 %: voxel noise); the quantiles are reported with their
+    differences and a note. A structure whose mean differs beyond its tolerance is flagged,
+    whatever its quantiles; strict mode flags the quantiles too."""
+    wide = _shape_only()
+    assert wide["metrics"]["mean_Gy"]["relative_difference_percent"] == pytest.approx(0, abs=1e-9)
+    assert wide["metrics"]["D98_Gy"]["relative_difference_percent"] < -40.0
+    assert wide["metrics"]["D2_Gy"]["relative_difference_percent"] > 40.0
+    low = _shape_only(scale=0.75, spread=0.0)  # a lesion 25 % low, the same shape
+    cats = {"kidney": "organ", "lesion_03": "lesion"}
+    table = tolerance_table(dvhs={"kidney": wide, "lesion_03": low}, categories=cats)
+    assert table.flagged_structures == {"lesion_03": ["DVH mean_Gy"]}  # 25 % > 20 %
+    rows = {(r["structure"], r["check"]): r for r in table.rows}
+    for key in ("D98_Gy", "D50_Gy", "D2_Gy"):
+        row = rows[("kidney", f"DVH {key}")]
+        assert row["passed"] is None and row["tolerance"] is None and row["note"] == REPORTED_NOTE
+        assert row["value"] == wide["metrics"][key]["relative_difference_percent"]
+    assert rows[("kidney", "DVH mean_Gy")]["passed"] is True
+    assert rows[("lesion_03", "DVH mean_Gy")]["tolerance"] == 20.0
+    assert table.policy["strict"] is False
+    assert set(table.policy["reported_only"]) == set(STRICT_TOLERANCES)
+    assert set(DEFAULT_TOLERANCES).isdisjoint(STRICT_TOLERANCES)
+    doc = table.to_json()
+    assert doc["policy"]["description"].startswith("flagged: structure mean dose and gamma")
+    json.dumps(doc)
+    strict = tolerance_table(dvhs={"kidney": wide}, categories=cats, strict=True)
+    # D95 is near-extreme too (dose_volume_histogram reports D98, D95, D50, D2)
+    assert set(strict.flagged_structures["kidney"]) == {"DVH D98_Gy", "DVH D95_Gy", "DVH D2_Gy"}
+    assert strict.tolerances["organ_dvh_near_extreme_percent"] == 20.0
+    # one near-extreme tolerance given by the user: only that quantile is checked
+    user = tolerance_table(dvhs={"kidney": wide}, tolerances={"organ_dvh_near_extreme_percent": 60})
+    assert user.deviations == []
+    assert {r["check"] for r in user.rows if r["passed"] is not None} == {
+        "DVH mean_Gy",
+        "DVH D98_Gy",
+        "DVH D95_Gy",
+        "DVH D2_Gy",
+    }
+
+
+def test_structures_not_in_the_plan_are_reported_not_flagged():
+    """A structure the plan does not contain (the demo's lungs) is compared against the
+    planned map and reported with its differences, marked "not in the plan", never flagged
+    (even in strict mode and with its mean 30 % off)."""
+    lung = _shape_only(scale=0.7)
+    table = tolerance_table(dvhs={"lung_left": lung}, unplanned=["lung_left"], strict=True)
+    assert table.deviations == [] and table.flagged_structures == {}
+    assert table.policy["not_in_plan"] == ["lung_left"]
+    for row in table.rows:
+        assert row["passed"] is None and row["tolerance"] is None, row
+        if row["check"] != "DVH curve max volume difference":
+            assert row["note"] == "not in the plan: reported, not flagged"
+            assert row["value"] is not None
+    mean = next(r for r in table.rows if r["check"] == "DVH mean_Gy")
+    assert mean["value"] == pytest.approx(-30.0)
+    # the same structure in the plan is flagged
+    planned = tolerance_table(dvhs={"lung_left": lung})
+    assert planned.flagged_structures == {"lung_left": ["DVH mean_Gy"]}

@@ -165,6 +165,8 @@ def run_dosimetry(
     comparison_resolution: str = "matched",
     comparison_psf_fwhm_mm: float | None = None,
     planned_psf_fwhm_mm: float = 0.0,
+    strict_dvh_checks: bool = False,
+    comparison_tolerances: dict[str, float] | None = None,
     write_report: bool = True,
     progress: ProgressCallback | None = None,
 ) -> DosimetryResult:
@@ -209,6 +211,13 @@ def run_dosimetry(
             Neither given: no resolution is known and the comparison is raw, with a note.
         planned_psf_fwhm_mm: resolution already in the planned map (0: sharp, computed from
             structures or Monte Carlo).
+        strict_dvh_checks: also flag the DVH quantiles (D50 at the mean-dose tolerance,
+            D98/D2 at twice it); by default they are reported, not flagged, and the tolerance
+            table flags the structure mean dose and gamma
+            (:func:`theranostics.verify.compare.tolerance_table`, docs/verification.md).
+        comparison_tolerances: overrides of the tolerance table's tolerances (keys of
+            ``verify.compare.DEFAULT_TOLERANCES``, ``STRICT_TOLERANCES`` — a quantile
+            tolerance given here is checked — or ``dvh_curve_volume_points``).
         write_report: write ``report.html`` too.
         progress: callback(fraction, message).
 
@@ -256,6 +265,10 @@ def run_dosimetry(
         "comparison_resolution": comparison_resolution if planned_dose_path is not None else None,
         "comparison_psf_fwhm_mm": comparison_psf_fwhm_mm,
         "planned_psf_fwhm_mm": planned_psf_fwhm_mm if planned_dose_path is not None else None,
+        "strict_dvh_checks": strict_dvh_checks if planned_dose_path is not None else None,
+        "comparison_tolerances": (
+            dict(comparison_tolerances) if comparison_tolerances is not None else None
+        ),
     }
 
     # 1. study --------------------------------------------------------------------------
@@ -448,6 +461,8 @@ def run_dosimetry(
             planned_levels_Gy={
                 r["structure"]: r["planned_at_given_activity_Gy"] for r in comparison
             },
+            strict=strict_dvh_checks,
+            tolerances=comparison_tolerances,
             progress=scaled(progress, 0.88, 0.9),
         )
         gamma, difference, dvh_comparison, tolerances, resolution = verification
@@ -597,6 +612,8 @@ def _verify_against_map(
     pv_fwhm_mm: float | None,
     gamma_criteria,
     planned_levels_Gy: dict[str, float] | None = None,
+    strict: bool = False,
+    tolerances: dict[str, float] | None = None,
     progress: ProgressCallback | None = None,
 ):
     """Gamma, difference map, DVH comparison and tolerance table of the delivered dose
@@ -614,6 +631,11 @@ def _verify_against_map(
     ``pv_fwhm_mm``). So both DVHs are "the map's shape at the structure's dose", the DVH
     mean check agrees with the plan comparison, and D98/D50/D2 compare shapes at one
     resolution. In raw mode, or without PV correction, the planned map is used as it is.
+
+    Flags (:func:`.verify.compare.tolerance_table`): the DVH mean (the structure dose) and
+    gamma by default, the quantiles D50/D98/D2 too with ``strict``. When a plan gives
+    structure doses (``planned_levels_Gy``), the structures it does not contain are compared
+    against the planned map but marked "not in the plan" and not flagged.
 
     Returns ``(gamma, difference image, dvh_comparison, tolerance table, resolution info)``.
     """
@@ -679,7 +701,16 @@ def _verify_against_map(
         out[name]["planned_level_source"] = source[name]
         out[name]["planned_dvh"] = _curve(planned_dvh)
     categories = {n: _category(n) for n in out}
-    table = tolerance_table(dvhs=out, gamma=gamma["global"], categories=categories)
+    table = tolerance_table(
+        dvhs=out,
+        gamma=gamma["global"],
+        categories=categories,
+        strict=strict,
+        tolerances=tolerances,
+        unplanned=[n for n in out if n not in levels] if levels else (),
+    )
+    for name in table.policy["not_in_plan"]:
+        out[name]["planned_level_source"] += " (not in the plan: reported, not flagged)"
     return gamma, difference, out, table.to_json(), info
 
 
