@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pydicom
+import pydicom.config
 import pytest
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
@@ -495,8 +496,10 @@ def _write_case(case: Case | None, source: str, folder: Path) -> Path:
         if case is not None and index == target:
             if case.mutate is not None:
                 ds = pydicom.dcmread(path)
-                case.mutate(ds)
-                ds.save_as(folder / path.name, enforce_file_format=False)
+                # Writing deliberately invalid values: pydicom's own VR check would warn.
+                with pydicom.config.disable_value_validation():
+                    case.mutate(ds)
+                    ds.save_as(folder / path.name, enforce_file_format=False)
             else:
                 shutil.copyfile(path, folder / path.name)
             if case.damage is not None:

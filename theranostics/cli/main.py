@@ -366,6 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous_validation = _quiet_pydicom()
     try:
         if getattr(args, "uid_root", None):
             from ..io.export_common import set_uid_root
@@ -406,10 +407,32 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug: one line here, the traceback in a log file
         return _unexpected(args.command, argv, exc)
     finally:
+        _restore_pydicom(previous_validation)
         if getattr(args, "uid_root", None):  # main() may run again in the same process
             from ..io.export_common import set_uid_root
 
             set_uid_root(None)
+
+
+def _quiet_pydicom():
+    """Stop pydicom's own value validation while a command runs; returns the previous mode.
+
+    pydicom warns (``UserWarning`` plus a log line on the terminal) about every value that
+    breaks its VR rules, e.g. a date of month 13. Our readers parse and check each value
+    they use (``theranostics.io.dicom_values`` and the plausibility rules) and turn a bad
+    one into an error naming the file, the tag and the fix, so the warning would only repeat
+    it in a form the user cannot act on."""
+    import pydicom.config
+
+    previous = pydicom.config.settings.reading_validation_mode
+    pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
+    return previous
+
+
+def _restore_pydicom(previous) -> None:
+    import pydicom.config
+
+    pydicom.config.settings.reading_validation_mode = previous
 
 
 def _unexpected(command: str, argv, exc: BaseException) -> int:

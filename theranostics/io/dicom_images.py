@@ -276,14 +276,58 @@ def _check_no_shear(positions: np.ndarray, normal: np.ndarray, files_sorted) -> 
         )
 
 
+def _check_native_pixel_length(ds: Dataset, path: str) -> None:
+    """For uncompressed transfer syntaxes, the PixelData length must be what Rows x Columns x
+    NumberOfFrames x SamplesPerPixel x BitsAllocated/8 says (DICOM PS3.5 section 8.1.1, padded
+    to an even length). Checked before decoding: pydicom would otherwise only warn about
+    "excess frames" and return a wrong frame count."""
+    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    if syntax is None or syntax.is_compressed or "PixelData" not in ds:
+        return
+    try:
+        rows, cols = int(ds.Rows), int(ds.Columns)
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        samples = int(ds.get("SamplesPerPixel", 1) or 1)
+        bits = int(ds.BitsAllocated)
+    except (AttributeError, TypeError, ValueError):
+        return  # missing or malformed size tags are reported by the callers' own checks
+    expected = rows * cols * frames * samples * bits // 8
+    actual = len(ds.PixelData or b"")
+    if actual < expected:  # short or empty: an incomplete copy, as pydicom would report
+        raise NotDicomError(
+            f"pixel data truncated: PixelData holds {actual} bytes, Rows {rows} x Columns "
+            f"{cols} x NumberOfFrames {frames} x {bits} bits need {expected}",
+            path=path,
+            tag="PixelData (7FE0,0010)",
+            fix="copy the file again from the scanner or PACS (incomplete transfer?)",
+        )
+    if actual > expected + 1:  # more bytes than the size tags describe
+        raise MixedSeriesError(
+            f"PixelData holds {actual} bytes, but Rows {rows} x Columns {cols} x "
+            f"NumberOfFrames {frames} x {bits} bits need {expected}",
+            path=path,
+            tag="Rows/Columns/NumberOfFrames/PixelData (7FE0,0010)",
+            fix="the size tags do not describe the pixel data: re-export the image from the "
+            "scanner or PACS",
+        )
+
+
 def _read_pixels(path: str) -> tuple[Dataset, np.ndarray]:
     try:
         ds = pydicom.dcmread(path)
-        return ds, ds.pixel_array
     except pydicom.errors.InvalidDicomError as exc:
         raise NotDicomError(
             "not a DICOM file", path=path, fix="remove it from the series folder"
         ) from exc
+    except (ValueError, EOFError, OSError) as exc:
+        raise NotDicomError(
+            f"file unreadable or truncated ({exc})",
+            path=path,
+            fix="copy the file again from the scanner or PACS (incomplete transfer?)",
+        ) from exc
+    _check_native_pixel_length(ds, path)  # outside the try: its error is already specific
+    try:
+        return ds, ds.pixel_array
     except (ValueError, EOFError, OSError, AttributeError, KeyError, IndexError, TypeError) as exc:
         raise NotDicomError(
             f"pixel data unreadable or truncated ({exc})",
