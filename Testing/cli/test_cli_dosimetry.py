@@ -39,6 +39,12 @@ def test_parser_has_the_documented_options():
     )
     assert raw.comparison_resolution == "raw" and raw.planned_dose == "d.nrrd"
     assert raw.comparison_psf_fwhm_mm == 10.0
+    # D50/D98/D2 reported by default, flagged on request
+    assert args.strict_dvh_checks is False
+    strict = build_parser().parse_args(
+        ["dosimetry", "S", "--masks", "m", "-o", "o", "--strict-dvh-checks"]
+    )
+    assert strict.strict_dvh_checks is True
     with pytest.raises(SystemExit):
         build_parser().parse_args(
             ["dosimetry", "S", "--masks", "m", "-o", "o", "--comparison-resolution", "blurry"]

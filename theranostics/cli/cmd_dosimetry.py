@@ -62,6 +62,12 @@ def register(subparsers) -> None:
         default=0.0,
         help="resolution already in the planned map (FWHM, mm; default 0: sharp)",
     )
+    p.add_argument(
+        "--strict-dvh-checks",
+        action="store_true",
+        help="also flag DVH D50 (mean-dose tolerance) and D98/D2 (twice it); by default they "
+        "are reported and the structure mean dose and gamma are flagged (docs/verification.md)",
+    )
     p.add_argument("--no-density-correction", action="store_true")
     p.add_argument("--no-report", action="store_true")
     p.add_argument("-o", "--out", required=True, help="output folder")
@@ -93,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
         comparison_resolution=args.comparison_resolution,
         comparison_psf_fwhm_mm=args.comparison_psf_fwhm_mm,
         planned_psf_fwhm_mm=args.planned_psf_fwhm_mm,
+        strict_dvh_checks=args.strict_dvh_checks,
         write_report=not args.no_report,
         progress=None if args.quiet else progress,
     )
