@@ -5,7 +5,6 @@ acquisition order are flagged, and session names that contradict the acquisition
 from __future__ import annotations
 
 import math
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -13,8 +12,10 @@ import pytest
 from theranostics.cli.main import main
 from theranostics.errors import PhysicsError
 from theranostics.kinetics.fit import fit_tac
+from theranostics.kinetics.tac import StructureTac
 from theranostics.workflows.kinetics import (
     TIA_BOUND_FACTOR,
+    StructureKinetics,
     tac_shape_notes,
     tia_bound_notes,
 )
@@ -43,8 +44,19 @@ def test_tia_bound_is_the_physical_mean_life():
 
 
 def _result(times, activities, model):
-    fit = fit_tac(times, activities, physical_half_life_h=LU177_H, model=model)
-    return SimpleNamespace(tac=SimpleNamespace(times_h=np.asarray(times)), fit=fit)
+    """A real StructureKinetics of a curve (volume 10 mL, no partial-volume correction; the
+    shape check reads only the curve and the fit, so no uncertainty budget is made)."""
+    t, a = np.asarray(times, dtype=float), np.asarray(activities, dtype=float)
+    fit = fit_tac(t, a, physical_half_life_h=LU177_H, model=model)
+    tac = StructureTac(
+        name="k",
+        times_h=t,
+        activities_MBq=a,
+        volume_mL=10.0,
+        raw_activities_MBq=a,
+        mean_concentration_Bq_per_mL=a * 1e6 / 10.0,
+    )
+    return StructureKinetics(name="k", tac=tac, fit=fit, uncertainty=None)
 
 
 def test_rise_where_the_model_cannot_is_flagged():
