@@ -59,3 +59,52 @@ def test_report_with_matplotlib_figures_converts_with_the_figures(tmp_path):
         html.write_text(f"<html><body><h1>Report</h1>{body}</body></html>", encoding="utf-8")
         sizes[name] = html_to_pdf(html).stat().st_size
     assert sizes["figure"] > sizes["plain"] + 1000
+
+
+def test_figures_collected_for_the_pdf_get_png_copies_of_the_same_printed_size():
+    """The PDF path draws each report figure as PNG (the HTML keeps the SVG): only figures
+    drawn inside ``collect_png_twins`` are kept, and each PNG is an ``<img>`` of the
+    figure's size in points."""
+    import base64
+    import re
+
+    import numpy as np
+
+    from theranostics.report.charts import DvhCurve, collect_png_twins, dvh_chart_svg, png_twins
+
+    dose = np.linspace(0, 10, 101)
+    curves = [DvhCurve("kidney_left", dose, np.clip(100 * (1 - (dose - 3) / 2), 0, 100))]
+    outside = dvh_chart_svg(curves, title="outside")
+    with collect_png_twins() as figures:
+        inside = dvh_chart_svg(curves, title="inside", width_in=4.0, height_in=3.0)
+    assert [svg for svg, _ in figures] == [inside] and outside != inside
+    calls = []
+    twins = png_twins(figures, dpi=50, progress=lambda f, m="": calls.append((f, m)))
+    assert list(twins) == [inside] and calls == [(0.0, "figure 1 of 1 for the PDF")]
+    img = twins[inside]
+    assert "width:288.0pt;height:216.0pt" in img  # 4 x 3 inches
+    png = base64.b64decode(re.search(r"base64,([^']+)'", img).group(1))
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert (width, height) == (200, 150)  # 50 dpi
+
+
+def test_pdf_conversion_reports_progress_and_cancel_leaves_no_file(tmp_path):
+    from theranostics.progress import Cancelled
+
+    if available_converter() != "weasyprint":
+        pytest.skip("progress inside the conversion is weasyprint's (pip install weasyprint)")
+    html = tmp_path / "report.html"
+    html.write_text(HTML, encoding="utf-8")
+    calls = []
+    html_to_pdf(html, progress=lambda f, m="": calls.append(f))
+    assert calls == [0.0, 0.6]
+
+    def cancel(fraction, message=""):
+        if fraction > 0.5:
+            raise Cancelled
+
+    (tmp_path / "report.pdf").unlink()
+    with pytest.raises(Cancelled):
+        html_to_pdf(html, progress=cancel)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]

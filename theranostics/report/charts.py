@@ -11,6 +11,8 @@ element ids, so the same data give a byte-identical report.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import io
 import math
 from collections.abc import Sequence
@@ -24,14 +26,57 @@ PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#56B4E9", "#E69F00", "#0
 DOSE_CMAP = "inferno"
 
 
-def _figure(width_in: float, height_in: float):
-    """A matplotlib Figure on the Agg canvas (no pyplot)."""
+def _figure(width_in: float, height_in: float, layout: str | None = "constrained"):
+    """A matplotlib Figure on the Agg canvas (no pyplot); ``layout=None`` for figures that
+    place their axes themselves (constrained layout measures every tick label, which is
+    most of the drawing time of a grid of small panels)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width_in, height_in), dpi=100, layout="constrained")
+    fig = Figure(figsize=(width_in, height_in), dpi=100, layout=layout)
     FigureCanvasAgg(fig)
     return fig
+
+
+#: Figures drawn while :func:`collect_png_twins` is active: ``[svg text, figure]`` pairs.
+_TWINS: contextvars.ContextVar[list | None] = contextvars.ContextVar("_TWINS", default=None)
+#: Resolution of the PNG copies of the figures for the PDF (print quality).
+PNG_DPI = 150
+
+
+@contextlib.contextmanager
+def collect_png_twins():
+    """Keep every figure drawn by :func:`figure_svg` inside the ``with`` block, so that
+    :func:`png_twins` can render a PNG copy of each for the PDF. Yields the list of
+    ``[svg text, figure]`` pairs."""
+    pairs: list = []
+    token = _TWINS.set(pairs)
+    try:
+        yield pairs
+    finally:
+        _TWINS.reset(token)
+
+
+def png_twins(pairs, dpi: int = PNG_DPI, progress=None) -> dict[str, str]:
+    """``{svg text: <img> element}``: each collected figure as an inline PNG of the same
+    printed size (a PDF converter draws a PNG in a fraction of the time it needs for the
+    SVG's thousands of elements; the HTML report keeps the SVG)."""
+    from .images import png_data_uri
+
+    out: dict[str, str] = {}
+    for number, (svg, fig) in enumerate(pairs):
+        if progress is not None:
+            progress(
+                number / max(len(pairs), 1), f"figure {number + 1} of {len(pairs)} for the PDF"
+            )
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
+        width_in, height_in = fig.get_size_inches()
+        out[svg] = (
+            f"<img src='{png_data_uri(buf.getvalue())}' alt='figure' "
+            f"style='width:{width_in * 72:.1f}pt;height:{height_in * 72:.1f}pt'>"
+        )
+    return out
 
 
 def figure_svg(fig) -> str:
@@ -43,7 +88,11 @@ def figure_svg(fig) -> str:
         fig.savefig(buf, format="svg", metadata={"Date": None})
     text = buf.getvalue()
     start = text.find("<svg")
-    return text[start:] if start >= 0 else text
+    text = text[start:] if start >= 0 else text
+    pairs = _TWINS.get()
+    if pairs is not None:
+        pairs.append([text, fig])
+    return text
 
 
 @dataclass(frozen=True)
@@ -93,8 +142,27 @@ def tac_small_multiples_svg(
         raise ValueError("no time-activity curves to draw")
     columns = max(1, min(columns, len(panels)))
     rows = math.ceil(len(panels) / columns)
-    fig = _figure(3.1 * columns, 2.4 * rows + (0.4 if title else 0.0))
-    axes = fig.subplots(rows, columns, squeeze=False)
+    width_in, height_in = 3.1 * columns, 2.4 * rows + (0.4 if title else 0.0)
+    fig = _figure(width_in, height_in, layout=None)
+    # fixed margins (inches) instead of constrained layout: room for the tick labels and the
+    # axis labels left and below, for each panel's title above, and between the panels
+    left, right, bottom, top = 0.62, 0.12, 0.5, 0.28 + (0.4 if title else 0.0)
+    gap_w, gap_h = 0.5, 0.62
+    axis_w = (width_in - left - right - (columns - 1) * gap_w) / columns
+    axis_h = (height_in - bottom - top - (rows - 1) * gap_h) / rows
+    axes = fig.subplots(
+        rows,
+        columns,
+        squeeze=False,
+        gridspec_kw=dict(
+            left=left / width_in,
+            right=1.0 - right / width_in,
+            bottom=bottom / height_in,
+            top=1.0 - top / height_in,
+            wspace=gap_w / axis_w,
+            hspace=gap_h / axis_h,
+        ),
+    )
     for ax in axes.ravel()[len(panels) :]:
         ax.set_visible(False)
     for n, (ax, p) in enumerate(zip(axes.ravel(), panels)):
@@ -123,10 +191,11 @@ def tac_small_multiples_svg(
             label="measured ± u",
         )
         if use_log_scale(np.concatenate(everything)):
-            _log_axis(ax)
+            ax.set_yscale("log")
             positive = a[a > 0]
             if positive.size:  # keep the points readable when a fit decays far below them
                 ax.set_ylim(bottom=max(ax.get_ylim()[0], positive.min() / 30.0))
+            _log_axis(ax)
         else:
             ax.set_ylim(bottom=0.0)
         ax.set_title(p.name, fontsize=9)
@@ -139,18 +208,23 @@ def tac_small_multiples_svg(
         if n == 0:
             ax.legend(fontsize=6.5, loc="best", frameon=False)
     if title:
-        fig.suptitle(title, fontsize=11)
+        fig.suptitle(title, fontsize=11, y=1.0 - 0.1 / height_in, va="top")
     return figure_svg(fig)
 
 
 def _log_axis(ax) -> None:
-    """A logarithmic y axis labelled with plain numbers at 1, 2 and 5 × 10^k."""
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    """A logarithmic y axis labelled with plain numbers at 1, 2 and 5 × 10^k (at 10^k only
+    when the axis spans more than three decades, so that the labels do not crowd)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
 
     ax.set_yscale("log")
-    ax.yaxis.set_major_locator(LogLocator(base=10.0, subs=(1.0, 2.0, 5.0)))
+    low, high = ax.get_ylim()
+    decades = math.log10(high / low) if low > 0 and high > low else 1.0
+    subs = (1.0, 2.0, 5.0) if decades <= 3.0 else (1.0,)
+    ax.yaxis.set_major_locator(LogLocator(base=10.0, subs=subs))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.yaxis.set_minor_locator(NullLocator())  # the labelled 1-2-5 ticks suffice
 
 
 @dataclass(frozen=True)

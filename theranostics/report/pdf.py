@@ -23,6 +23,7 @@ import subprocess
 from pathlib import Path
 
 from ..errors import InputError
+from ..progress import ProgressCallback, report
 
 #: Browser executables tried for headless printing.
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
@@ -51,6 +52,7 @@ def html_to_pdf(
     *,
     converter: str | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    progress: ProgressCallback | None = None,
 ) -> Path:
     """Convert a self-contained HTML file to PDF (atomically).
 
@@ -59,6 +61,9 @@ def html_to_pdf(
         pdf_path: output path; default the HTML path with ``.pdf``.
         converter: a name from :func:`available_converter` (default: the first available).
         timeout_s: the converter is stopped after this many seconds.
+        progress: callback(fraction, message), called between weasyprint's layout and its
+            PDF writing (a raised :class:`~theranostics.progress.Cancelled` stops there and
+            leaves no file).
 
     Returns:
         The PDF path.
@@ -84,7 +89,10 @@ def html_to_pdf(
         if name == "weasyprint":
             import weasyprint
 
-            weasyprint.HTML(filename=str(html)).write_pdf(str(tmp))
+            report(progress, 0.0, "PDF: page layout (weasyprint)")
+            document = weasyprint.HTML(filename=str(html)).render()
+            report(progress, 0.6, f"PDF: writing {len(document.pages)} pages")
+            document.write_pdf(str(tmp))
         else:
             _run_external(name, html, tmp, timeout_s)
         if not tmp.is_file() or tmp.read_bytes()[:5] != b"%PDF-":

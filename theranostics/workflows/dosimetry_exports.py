@@ -262,14 +262,15 @@ def write_all(
     files["json"] = out / "results.json"
     if write_report:
         report(progress, 0.7, "writing the report")
+        from ..progress import scaled
         from .dosimetry_report import write_report as _write_report
 
-        files["report"] = _write_report(result, out / "report.html")
+        # the report writes the PDF too (figures as PNG for the converter: report/pdf.py)
+        files["report"] = _write_report(
+            result, out / "report.html", pdf_converter=converter, progress=scaled(progress, 0.7, 1)
+        )
         if converter is not None:
-            from ..report.pdf import html_to_pdf
-
-            report(progress, 0.9, f"converting the report to PDF ({converter})")
-            files["report_pdf"] = html_to_pdf(files["report"], converter=converter)
+            files["report_pdf"] = files["report"].with_suffix(".pdf")
     result.files = files
 
 

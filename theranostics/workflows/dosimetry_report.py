@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from ..progress import ProgressCallback, report, scaled
 from ..report import HtmlReport, Section
 from ..report.html import esc, table
 
@@ -341,21 +342,26 @@ def _mip_panel(volume: np.ndarray, spacing, title: str):
     )
 
 
-def _images_section(result) -> Section:
+def _images_section(result, progress: ProgressCallback | None = None) -> Section:
     from ..report.charts import dose_panels_svg
 
     dose = sitk.GetArrayViewFromImage(result.dose_Gy)
     bed = sitk.GetArrayViewFromImage(result.bed_Gy)
     spacing = result.dose_Gy.GetSpacing()
+    axial = dose_panels_svg(_axial_panels(result, dose, spacing, "dose"), quantity="absorbed dose")
+    report(progress, 0.5, "report: dose MIP")
+    dose_mip = dose_panels_svg(
+        [_mip_panel(dose, spacing, "absorbed dose MIP")], quantity="absorbed dose", columns=1
+    )
+    report(progress, 0.75, "report: BED MIP")
+    bed_mip = dose_panels_svg([_mip_panel(bed, spacing, "BED MIP")], quantity="BED", columns=1)
     figs = [
         "<h3>Absorbed dose on the CT (axial, radiological view: patient left on the right)</h3>",
-        dose_panels_svg(_axial_panels(result, dose, spacing, "dose"), quantity="absorbed dose"),
+        axial,
         "<h3>Maximum-intensity projections (anterior view)</h3>",
         "<div style='display:flex;flex-wrap:wrap;gap:1em'>",
-        dose_panels_svg(
-            [_mip_panel(dose, spacing, "absorbed dose MIP")], quantity="absorbed dose", columns=1
-        ),
-        dose_panels_svg([_mip_panel(bed, spacing, "BED MIP")], quantity="BED", columns=1),
+        dose_mip,
+        bed_mip,
         "</div>",
         "<p class='note'>The images are the dose and BED maps as computed (they carry the "
         "SPECT resolution); structure doses are in the tables. Isodose lines at 10/25/50/75/90 % "
@@ -364,11 +370,12 @@ def _images_section(result) -> Section:
     return Section("Dose and BED images", "ok", "".join(figs))
 
 
-def _tac_section(result) -> Section:
+def _tac_section(result, progress: ProgressCallback | None = None) -> Section:
     from ..report.charts import TacPanel, tac_small_multiples_svg
 
     parts = []
-    for group in ("organ", "lesion"):
+    for number, group in enumerate(("organ", "lesion")):
+        report(progress, 0.5 * number, f"report: time-activity curves of the {group}s")
         panels = []
         for name, curve in result.kinetics.items():
             s = result.results["structures"].get(name)
@@ -637,19 +644,48 @@ def _dvh_comparison_html(result) -> str:
     return html
 
 
-def write_report(result, path: Path) -> Path:
-    """Render the report of a :class:`.dosimetry.DosimetryResult` to ``path`` (atomically)."""
+def write_report(
+    result,
+    path: Path,
+    *,
+    pdf_converter: str | None = None,
+    progress: ProgressCallback | None = None,
+) -> Path:
+    """Render the report of a :class:`.dosimetry.DosimetryResult` to ``path`` (atomically).
+
+    With ``pdf_converter`` (a name from :func:`theranostics.report.pdf.available_converter`)
+    the PDF is written next to it (``path`` with ``.pdf``): the same HTML with each figure as
+    a 150-dpi PNG of the same printed size instead of the SVG (a converter draws the SVG's
+    thousands of elements in seconds, the PNG in milliseconds; the HTML keeps the vector
+    figures). ``progress`` is called before each section's figures and each PDF step.
+    """
+    from ..report.charts import collect_png_twins
+
+    path = Path(path)
     res = result.results
     prov = res["provenance"]
+    figure_steps = (
+        ("dose and BED images", _images_section),
+        ("time-activity curves", _tac_section),
+        ("DVHs", _dvh_section),
+        ("planned versus delivered", _plan_section),
+    )
+    share = 0.6 if pdf_converter else 1.0  # of the progress range: the HTML, then the PDF
+    with collect_png_twins() as figures:
+        drawn = {}
+        for number, (what, make) in enumerate(figure_steps):
+            step = scaled(progress, share * number / 4, share * (number + 1) / 4)
+            report(step, 0.0, f"report: {what}")
+            drawn[what] = make(result, step) if make in _STEPPED else make(result)
     sections = [
         _summary_section(res),
         _study_section(res),
         _registration_section(res),
-        _images_section(result),
-        _tac_section(result),
-        _dvh_section(result),
+        drawn["dose and BED images"],
+        drawn["time-activity curves"],
+        drawn["DVHs"],
         _dose_table(res),
-        _plan_section(result),
+        drawn["planned versus delivered"],
         Section(
             "Notes", "ok", "<ul>" + "".join(f"<li>{esc(n)}</li>" for n in res["notes"]) + "</ul>"
         ),
@@ -675,4 +711,32 @@ def write_report(result, path: Path) -> Path:
         f"<p>Software version {esc(res['software_version'])}; dose method "
         f"{esc(res['method'])}; {esc(res['structure_dose_rule'])}.</p>"
     )
-    return HtmlReport("Post-therapy dosimetry", intro, sections).write(path)
+    document = HtmlReport("Post-therapy dosimetry", intro, sections)
+    document.write(path)
+    if pdf_converter:
+        _write_pdf(document.render(), figures, path, pdf_converter, scaled(progress, share, 1.0))
+    report(progress, 1.0, "report written")
+    return path
+
+
+_STEPPED = (_images_section, _tac_section)  # sections that report progress per figure
+
+
+def _write_pdf(html_text: str, figures, path: Path, converter: str, progress) -> Path:
+    """The PDF of a report (``path`` with ``.pdf``) from its HTML with PNG figures."""
+    from ..report.charts import png_twins
+    from ..report.pdf import html_to_pdf
+
+    for svg, img in png_twins(figures, progress=scaled(progress, 0.0, 0.4)).items():
+        html_text = html_text.replace(svg, img)
+    printed = path.with_name(f".print-{path.name}")
+    try:
+        printed.write_text(html_text, encoding="utf-8")
+        return html_to_pdf(
+            printed,
+            path.with_suffix(".pdf"),
+            converter=converter,
+            progress=scaled(progress, 0.4, 1),
+        )
+    finally:
+        printed.unlink(missing_ok=True)
