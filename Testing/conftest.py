@@ -94,6 +94,35 @@ def synthetic_study() -> Path:
     return _cached_study(PhantomConfig())
 
 
+@pytest.fixture(scope="session")
+def standard_study_loaded(synthetic_study):
+    """The standard study loaded once per session (``load_spect_study``, 10 cps/MBq), shared by
+    the registration acceptance and TAC workflow tests. Read-only, like small_study_loaded."""
+    from theranostics.study import load_spect_study
+
+    return load_spect_study(synthetic_study / "dicom", calibration_cps_per_MBq=10.0)
+
+
+@pytest.fixture(scope="session")
+def sirt_patient_1():
+    """Real 90Y SIRT patient 1 (Slicer NRRD PET read as Bq/mL Y-90, its .seg.nrrd) and its
+    ``sirt_dosimetry`` (decay-corrected to implantation), computed once per session: the core
+    test checks the numbers, the MRML test compares the node workflow with them. Read-only:
+    ``(pet, seg_path, result)``."""
+    from sirt_nrrd import PET_1, SEG_1, sirt_nrrd_dir
+
+    from theranostics.io.slicer_files import read_volume
+    from theranostics.workflows.sirt_dosimetry import sirt_dosimetry
+
+    folder = sirt_nrrd_dir()
+    pet = read_volume(folder / PET_1, overrides={"units": "Bq/mL", "nuclide": "Y-90"})
+    return (
+        pet,
+        folder / SEG_1,
+        sirt_dosimetry(pet, folder / SEG_1, decay_corrected_to_implantation=True),
+    )
+
+
 class MRMLContext:
     """A real ``vtkMRMLScene`` with the application and module logics Slicer sets up."""
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from sirt_nrrd import PET_1, SEG_1, sirt_nrrd_dir, write_seg_nrrd, write_y90_phantom
+from sirt_nrrd import write_seg_nrrd, write_y90_phantom
 
 from theranostics.errors import InputError, NuclideError, QuantificationError, TimingError
 from theranostics.io.slicer_files import read_segmentation, read_volume
@@ -166,11 +166,9 @@ def _direct_segment_activity_MBq(pet: sitk.Image, seg, name: str) -> float:
 
 
 @pytest.mark.realdata
-def test_real_patient_1_per_segment_activity():
-    folder = sirt_nrrd_dir()
-    pet = read_volume(folder / PET_1, overrides={"units": "Bq/mL", "nuclide": "Y-90"})
-    seg = read_segmentation(folder / SEG_1)
-    r = sirt_dosimetry(pet, folder / SEG_1, decay_corrected_to_implantation=True)
+def test_real_patient_1_per_segment_activity(sirt_patient_1):
+    pet, seg_path, r = sirt_patient_1  # sirt_dosimetry(pet, SEG_1, decay-corrected), shared
+    seg = read_segmentation(seg_path)
     s = r.results["structures"]
     assert list(s) == seg.names
     total = float(pet.array().sum()) * pet.voxel_volume_mL / 1e6

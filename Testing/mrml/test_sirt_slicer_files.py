@@ -88,7 +88,7 @@ def test_dosimetry_from_nodes_on_a_phantom(mrml_scene, tmp_path):
 
 @pytest.mark.realdata
 @pytest.mark.slow
-def test_real_patient_1_dosimetry_from_nodes(mrml_scene):
+def test_real_patient_1_dosimetry_from_nodes(mrml_scene, sirt_patient_1):
     folder = sirt_nrrd_dir()
     seg_node = load_segmentation_file(folder / SEG_1, mrml_scene)
     voxels = read_segmentation(folder / SEG_1).voxel_counts()
@@ -96,7 +96,7 @@ def test_real_patient_1_dosimetry_from_nodes(mrml_scene):
     pet_node = volume_node_from_image(pet, mrml_scene, "90Y PET")
     nodes = sirt_dosimetry_from_nodes(pet_node, seg_node, decay_corrected_to_implantation=True)
     assert list(nodes.results["structures"]) == list(voxels)
-    direct = sirt_dosimetry(pet, folder / SEG_1, decay_corrected_to_implantation=True)
+    direct = sirt_patient_1[2]  # sirt_dosimetry(pet, SEG_1, decay-corrected), shared
     for name, entry in direct.results["structures"].items():
         from_nodes = nodes.results["structures"][name]
         assert from_nodes["activity_MBq"] == pytest.approx(entry["activity_MBq"], rel=1e-6)
