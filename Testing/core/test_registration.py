@@ -21,7 +21,6 @@ from theranostics.registration import (
     transform_from_motion,
 )
 from theranostics.registration.ct import prepare_ct
-from theranostics.study import load_spect_study
 
 #: A box around the organs (LPS mm: torso, neck and salivary glands) whose corners measure
 #: the displacement error of a transform (the worst point of a rigid error is a corner).
@@ -122,10 +121,10 @@ def test_deformable_stage_does_not_make_things_worse(small, synthetic_study_smal
 
 
 @pytest.mark.slow
-def test_acceptance_standard_study_rigid_motion(synthetic_study):
+def test_acceptance_standard_study_rigid_motion(synthetic_study, standard_study_loaded):
     """Acceptance (issue 5): the induced rigid motion is recovered within 1 mm and 0.5
     degree on the default (4.8 mm SPECT, 2.4 mm CT) synthetic study, every time point."""
-    study = load_spect_study(synthetic_study / "dicom", calibration_cps_per_MBq=10.0)
+    study = standard_study_loaded
     truth = _truth(synthetic_study)
     for index in (1, 2, 3):
         reg = register_ct(study.time_points[0].ct, study.time_points[index].ct)

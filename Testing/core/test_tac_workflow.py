@@ -210,11 +210,10 @@ def study_truth(synthetic_study) -> dict:
 
 
 @pytest.fixture(scope="module")
-def registered(synthetic_study):
-    from theranostics.study import load_spect_study, register_study
+def registered(standard_study_loaded):
+    from theranostics.study import register_study
 
-    study = load_spect_study(synthetic_study, calibration_cps_per_MBq=10.0)
-    return register_study(study)
+    return register_study(standard_study_loaded)  # the session's loaded standard study
 
 
 @pytest.fixture(scope="module")
