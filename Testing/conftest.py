@@ -86,6 +86,37 @@ def small_study_loaded(synthetic_study_small):
 
 
 @pytest.fixture(scope="session")
+def small_dosimetry_runs(synthetic_study_small, tmp_path_factory):
+    """Two ``run_dosimetry`` runs of the small study from its files with the defaults (voxel
+    S-value kernel, 10 cps/MBq, no report), one ITK thread (multi-threaded registration
+    reproduces its transform only to ~1e-7 mm, which changes the last bits of every map):
+    ``(out_a, out_b, result_a)``. Shared by the determinism, verification and in-memory
+    tests. Read-only."""
+    pytest.importorskip("theranostics.study")
+    import SimpleITK as sitk
+
+    from theranostics.workflows.dosimetry import run_dosimetry
+
+    tmp = tmp_path_factory.mktemp("small-dosimetry")
+    threads = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+    try:
+        results = [
+            run_dosimetry(
+                synthetic_study_small,
+                synthetic_study_small / "truth" / "labels.nrrd",
+                out_dir=tmp / name,
+                calibration_cps_per_MBq=10.0,
+                write_report=False,
+            )
+            for name in ("a", "b")
+        ]
+    finally:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
+    return tmp / "a", tmp / "b", results[0]
+
+
+@pytest.fixture(scope="session")
 def synthetic_study() -> Path:
     """The default PSMA study (seed 1) at default noise and resolution (SPECT 4.8 mm): the
     study ``make demo`` runs; accuracy claims are made on it."""

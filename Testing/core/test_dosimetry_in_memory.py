@@ -73,20 +73,17 @@ def test_given_transforms_replace_registration(synthetic_study_small):
 
 
 @pytest.mark.slow
-def test_in_memory_study_and_masks_give_the_file_results(synthetic_study_small, tmp_path):
+def test_in_memory_study_and_masks_give_the_file_results(
+    synthetic_study_small, small_dosimetry_runs, tmp_path
+):
     from theranostics.study import load_spect_study, register_study
     from theranostics.workflows.dosimetry import run_dosimetry
 
+    # the run from files: the session's (same options, one ITK thread)
+    from_files = small_dosimetry_runs[2]
     threads = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)  # bit-reproducible registration
     try:
-        from_files = run_dosimetry(
-            synthetic_study_small,
-            synthetic_study_small / "truth" / "labels.nrrd",
-            out_dir=tmp_path / "files",
-            calibration_cps_per_MBq=10.0,
-            write_report=False,
-        )
         study = load_spect_study(synthetic_study_small, calibration_cps_per_MBq=10.0)
         registered = register_study(study)
         masks = masks_from_images(

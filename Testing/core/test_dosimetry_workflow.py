@@ -229,38 +229,11 @@ def test_masks_outside_the_spect_are_refused(synthetic_study_small, tmp_path):
         )
 
 
-@pytest.fixture(scope="module")
-def small_runs(synthetic_study_small, tmp_path_factory):
-    """Two runs of the default method (voxel S-value kernel) on the small study, same input,
-    one ITK thread: ``(out_a, out_b, result_a)``. The determinism test compares their files;
-    the verification test takes run ``a`` as the run its plan is made from."""
-    pytest.importorskip("theranostics.study")
-    from theranostics.workflows.dosimetry import run_dosimetry
-
-    tmp = tmp_path_factory.mktemp("small-runs")
-    # ITK's multi-threaded registration reproduces its transform only to ~1e-7 mm between
-    # runs (summation order), which changes the last bits of every map: one thread here
-    threads = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
-    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
-    try:
-        results = [
-            run_dosimetry(
-                synthetic_study_small,
-                synthetic_study_small / "truth" / "labels.nrrd",
-                out_dir=tmp / name,
-                calibration_cps_per_MBq=10.0,
-                write_report=False,
-            )
-            for name in ("a", "b")
-        ]
-    finally:
-        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
-    return tmp / "a", tmp / "b", results[0]
-
-
 @pytest.mark.slow
-def test_same_input_gives_identical_files(small_runs):
-    outs = small_runs[:2]
+def test_same_input_gives_identical_files(small_dosimetry_runs):
+    """Two runs of the same input, one ITK thread (:func:`small_dosimetry_runs`): the same
+    files, byte for byte (results.json as a document without its timing)."""
+    outs = small_dosimetry_runs[:2]
     files = sorted(p.name for p in outs[0].iterdir())
     assert files == sorted(p.name for p in outs[1].iterdir())
     for name in files:
@@ -314,11 +287,11 @@ def test_single_time_point_methods_follow_their_closed_forms(synthetic_study_sma
 
 @pytest.mark.slow
 def test_verification_against_a_plan_made_from_the_same_run(
-    small_runs, synthetic_study_small, tmp_path
+    small_dosimetry_runs, synthetic_study_small, tmp_path
 ):
     """A plan whose doses are this run's own doses and a planned map equal to the delivered
     map: every structure agrees (0 %), gamma passes 100 %, the difference map is 0. The run
-    the plan is made from is :func:`small_runs`' first (same options as the runs here)."""
+    the plan is made from is :func:`small_dosimetry_runs`' first (same options as here)."""
     pytest.importorskip("theranostics.study")
 
     kwargs = dict(calibration_cps_per_MBq=10.0, write_report=False)
@@ -327,7 +300,9 @@ def test_verification_against_a_plan_made_from_the_same_run(
     threads = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
     try:
-        _verify_against_own_plan(small_runs[2], synthetic_study_small, labels, tmp_path, kwargs)
+        _verify_against_own_plan(
+            small_dosimetry_runs[2], synthetic_study_small, labels, tmp_path, kwargs
+        )
     finally:
         sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
 
