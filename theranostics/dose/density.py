@@ -28,11 +28,14 @@ import SimpleITK as sitk
 
 from ..errors import GeometryError, InputError
 from ..image import overlap_fraction
+from ..progress import ProgressCallback, report
 
 #: Default HU → density calibration points (HU, g/mL); see module docstring.
 DEFAULT_HU_TO_DENSITY = ((-1000.0, 0.0012), (0.0, 1.0), (1500.0, 1.92), (3000.0, 2.84))
 #: Densities below this (g/mL) are treated as outside the body (dose set to 0).
 AIR_THRESHOLD_G_PER_ML = 0.05
+#: Voxels per slab of :func:`density_on_grid` (a progress call per slab; about 0.1 s each).
+SLAB_VOXELS = 2_000_000
 
 
 def hu_to_density_g_per_mL(hu, table=DEFAULT_HU_TO_DENSITY) -> np.ndarray:
@@ -80,6 +83,7 @@ def density_on_grid(
     *,
     table=DEFAULT_HU_TO_DENSITY,
     outside_density_g_per_mL: float = 0.0012,
+    progress: ProgressCallback | None = None,
 ) -> np.ndarray:
     """Mean mass density (g/mL) of each voxel of ``reference``, from a CT in HU.
 
@@ -88,32 +92,52 @@ def density_on_grid(
     voxel sizes) with linear interpolation and taking block means: mass-consistent, unlike
     point sampling. Outside the CT the density is ``outside_density_g_per_mL`` (air).
 
+    Both steps run in slabs of about :data:`SLAB_VOXELS` voxels (CT slices, then reference
+    slices), with a ``progress`` call before each (a raised
+    :class:`~theranostics.progress.Cancelled` stops there); each sampled point is the same
+    as in one whole-grid resampling.
+
     Returns:
         Array indexed [k, j, i] on the reference grid.
     """
     check_overlap(ct, reference)
-    density = sitk.GetImageFromArray(
-        hu_to_density_g_per_mL(sitk.GetArrayViewFromImage(ct), table).astype(np.float32)
-    )
+    hu = sitk.GetArrayViewFromImage(ct)
+    rho = np.empty(hu.shape, dtype=np.float32)
+    step = max(1, SLAB_VOXELS // max(1, hu.shape[1] * hu.shape[2]))
+    for k0 in range(0, hu.shape[0], step):
+        report(progress, 0.3 * k0 / hu.shape[0], "density: CT numbers to g/mL")
+        rho[k0 : k0 + step] = hu_to_density_g_per_mL(hu[k0 : k0 + step], table)
+    density = sitk.GetImageFromArray(rho)
     density.CopyInformation(ct)
     ratio = np.array(reference.GetSpacing()) / np.array(ct.GetSpacing())
     factors = [max(1, min(8, math.ceil(r))) for r in ratio]
-    size = [int(s * f) for s, f in zip(reference.GetSize(), factors)]
     spacing = [sp / f for sp, f in zip(reference.GetSpacing(), factors)]
     direction = np.array(reference.GetDirection()).reshape(3, 3)
     # First fine voxel centre: shift from the reference voxel centre by -(f-1)/2 fine voxels.
     shift = direction @ (-(np.array(factors) - 1) / 2.0 * np.array(spacing))
-    fine = sitk.Image(size, sitk.sitkFloat32)
-    fine.SetSpacing(spacing)
-    fine.SetDirection(reference.GetDirection())
-    fine.SetOrigin(tuple(np.array(reference.GetOrigin()) + shift))
-    sampled = sitk.Resample(
-        density, fine, sitk.Transform(), sitk.sitkLinear, outside_density_g_per_mL, sitk.sitkFloat32
-    )
-    arr = sitk.GetArrayFromImage(sampled).astype(np.float64)
+    origin = np.array(reference.GetOrigin()) + shift
     fk, fj, fi = factors[2], factors[1], factors[0]
     nk, nj, ni = reference.GetSize()[2], reference.GetSize()[1], reference.GetSize()[0]
-    return arr.reshape(nk, fk, nj, fj, ni, fi).mean(axis=(1, 3, 5))
+    out = np.empty((nk, nj, ni), dtype=np.float64)
+    slab = max(1, SLAB_VOXELS // max(1, nj * fj * ni * fi * fk))  # reference slices per slab
+    for k0 in range(0, nk, slab):
+        k1 = min(nk, k0 + slab)
+        report(progress, 0.3 + 0.7 * k0 / nk, f"density on the dose grid: slices {k0}-{k1 - 1}")
+        fine = sitk.Image([ni * fi, nj * fj, (k1 - k0) * fk], sitk.sitkFloat32)
+        fine.SetSpacing(spacing)
+        fine.SetDirection(reference.GetDirection())
+        fine.SetOrigin(tuple(origin + direction @ np.array([0.0, 0.0, k0 * fk * spacing[2]])))
+        sampled = sitk.Resample(
+            density,
+            fine,
+            sitk.Transform(),
+            sitk.sitkLinear,
+            outside_density_g_per_mL,
+            sitk.sitkFloat32,
+        )
+        arr = sitk.GetArrayViewFromImage(sampled)
+        out[k0:k1] = arr.reshape(k1 - k0, fk, nj, fj, ni, fi).mean(axis=(1, 3, 5), dtype=np.float64)
+    return out
 
 
 def density_scaled_dose_Gy(

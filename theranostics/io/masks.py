@@ -40,6 +40,7 @@ import SimpleITK as sitk
 
 from ..errors import GeometryError, InputError
 from ..image import QuantitativeImage
+from ..progress import ProgressCallback, report
 from .rtstruct import ROIOutsideGridError, rasterize_rtstruct, read_rtstruct
 from .sidecar import SIDECAR_IMAGE_SUFFIXES
 
@@ -93,6 +94,7 @@ def load_masks(
     names_file: str | Path | None = None,
     structures: Sequence[str] | None = None,
     skip_empty: bool = False,
+    progress: ProgressCallback | None = None,
 ) -> MaskSet:
     """Read structure masks and put them on the reference grid.
 
@@ -108,6 +110,9 @@ def load_masks(
             named ``label_<n>`` (with a note).
         structures: keep only these structure names (exact match), in this order.
         skip_empty: leave out empty structures (with a note) instead of raising.
+        progress: callback(fraction, message); a label map reports after reading, after
+            the resampling onto the sub-divided grid and per structure (a raised
+            :class:`~theranostics.progress.Cancelled` stops there).
 
     Returns:
         A :class:`MaskSet`; the input files are only read.
@@ -132,7 +137,9 @@ def load_masks(
     kind = _detect_format(path)
     notes: list[str] = []
     if kind == "labelmap":
-        weights = _labelmap_weights(path, ref_image, names_file, notes, structures, skip_empty)
+        weights = _labelmap_weights(
+            path, ref_image, names_file, notes, structures, skip_empty, progress
+        )
     elif kind == "seg":
         weights = _seg_weights(path, ref_image, notes, structures, skip_empty)
     elif kind == "slicer-seg":  # a 3D Slicer .seg.nrrd (layered, segments may overlap)
@@ -142,6 +149,7 @@ def load_masks(
         weights = segmentation_weights(seg, ref_image, notes, structures, skip_empty)
     else:
         weights = _rtstruct_weights(path, reference, notes, structures, skip_empty)
+    report(progress, 0.95, "masks: binary masks and volumes")
     return _mask_set(weights, ref_image, str(path), notes, kind)
 
 
@@ -187,9 +195,10 @@ def resolve_masks(
     *,
     names_file: str | Path | None = None,
     structures: Sequence[str] | None = None,
+    progress: ProgressCallback | None = None,
 ) -> MaskSet:
-    """Masks on ``reference``'s grid from a file (:func:`load_masks`) or a ready
-    :class:`MaskSet` (checked to be on that grid; ``structures`` selects from it).
+    """Masks on ``reference``'s grid from a file (:func:`load_masks`, with ``progress``) or
+    a ready :class:`MaskSet` (checked to be on that grid; ``structures`` selects from it).
 
     Raises:
         GeometryError: a MaskSet on another grid.
@@ -197,7 +206,9 @@ def resolve_masks(
             :func:`load_masks`.
     """
     if not isinstance(masks, MaskSet):
-        return load_masks(masks, reference, names_file=names_file, structures=structures)
+        return load_masks(
+            masks, reference, names_file=names_file, structures=structures, progress=progress
+        )
     ref_image = reference.image if isinstance(reference, QuantitativeImage) else reference
     first = next(iter(masks.weights.values()), None)
     if first is None or not same_grid(first, ref_image):
@@ -367,7 +378,8 @@ def _select(names: list[str], structures: Sequence[str] | None, path: Path) -> l
 # Sources
 
 
-def _labelmap_weights(path, ref, names_file, notes, structures, skip_empty):
+def _labelmap_weights(path, ref, names_file, notes, structures, skip_empty, progress=None):
+    report(progress, 0.0, f"masks: reading {path.name}")
     try:
         labels = sitk.ReadImage(str(path))
     except RuntimeError as exc:
@@ -390,7 +402,8 @@ def _labelmap_weights(path, ref, names_file, notes, structures, skip_empty):
             )
         labels = sitk.Cast(labels, sitk.sitkInt32)
     names_path = Path(names_file) if names_file is not None else _default_names_file(path)
-    present = [int(v) for v in np.unique(sitk.GetArrayViewFromImage(labels)) if v > 0]
+    report(progress, 0.1, "masks: label values")
+    present = _present_labels(sitk.GetArrayViewFromImage(labels))
     if names_path is None:
         table = {v: f"label_{v}" for v in present}
         notes.append(f"no name table found for {path.name}: structures named label_<n>")
@@ -404,8 +417,19 @@ def _labelmap_weights(path, ref, names_file, notes, structures, skip_empty):
     by_name = {name: value for value, name in sorted(table.items())}
     chosen = _select(list(by_name), structures, path)
     return _occupancy_from_labels(
-        labels, {n: by_name[n] for n in chosen}, ref, path, notes, skip_empty
+        labels, {n: by_name[n] for n in chosen}, ref, path, notes, skip_empty, progress
     )
+
+
+def _present_labels(array: np.ndarray) -> list[int]:
+    """The positive values of an integer label array, ascending (a histogram, not a sort:
+    ``np.unique`` sorts every voxel)."""
+    low, high = int(array.min()), int(array.max())
+    if high <= 0:
+        return []
+    if low >= 0 and high < 1 << 16 and array.dtype != np.uint64:  # bincount: int64-safe
+        return [int(v) for v in np.nonzero(np.bincount(array.ravel(), minlength=1))[0] if v > 0]
+    return [int(v) for v in np.unique(array) if v > 0]
 
 
 def _seg_weights(path, ref, notes, structures, skip_empty):
@@ -558,8 +582,11 @@ def _occupancy_from_labels(
     path: Path,
     notes: list[str],
     skip_empty: bool,
+    progress: ProgressCallback | None = None,
 ) -> dict[str, np.ndarray]:
-    """Occupancy (``[k, j, i]`` float32 on ``ref``) of each ``name -> label value``."""
+    """Occupancy (``[k, j, i]`` float32 on ``ref``) of each ``name -> label value``;
+    ``progress`` (fractions 0.2-0.9) before the resampling and per structure."""
+    report(progress, 0.2, "masks: voxel counts")
     source = sitk.GetArrayViewFromImage(labels)
     counts = np.bincount(source[source > 0].ravel().astype(np.int64))
     source_voxel_mL = float(np.prod(labels.GetSpacing())) / 1000.0
@@ -572,6 +599,7 @@ def _occupancy_from_labels(
             for s in ref.GetSpacing()
         )
         grid = _subdivided_grid(ref, n)
+        report(progress, 0.3, "masks: sampling the labels on the sub-divided reference grid")
         fine = sitk.GetArrayFromImage(
             sitk.Resample(labels, grid, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
         )
@@ -581,9 +609,11 @@ def _occupancy_from_labels(
             f"nearest-neighbour sampling, block average)"
         )
     voxel_mL = float(np.prod(ref.GetSpacing())) / 1000.0
+    report(progress, 0.4, "masks: bounding boxes")
     boxes = _bounding_boxes(fine, wanted.values())
     out: dict[str, np.ndarray] = {}
-    for name, value in wanted.items():
+    for number, (name, value) in enumerate(wanted.items()):
+        report(progress, 0.45 + 0.45 * number / len(wanted), f"masks: {name}")
         source_count = int(counts[value]) if value < counts.size else 0
         if source_count == 0:
             if not skip_empty:

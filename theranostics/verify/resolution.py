@@ -38,6 +38,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import InputError
+from ..progress import ProgressCallback
 from ._grid import check_dose_image
 
 #: Comparison modes: resolution-matched (default) or the maps as they are.
@@ -248,6 +249,8 @@ def gtm_structure_scales(
     dose: sitk.Image,
     weights: dict[str, sitk.Image],
     psf_fwhm_mm: float,
+    *,
+    progress: ProgressCallback | None = None,
 ) -> dict[str, float]:
     """Per structure, the factor by which the geometric transfer matrix (GTM, Rousset et al.
     1998) partial-volume correction with a Gaussian PSF of ``psf_fwhm_mm`` changes the
@@ -257,13 +260,15 @@ def gtm_structure_scales(
     This is the correction the dosimetry workflow applies to the delivered structure TIA
     (:func:`theranostics.kinetics.tac.structure_tacs`), applied here to a planned map at the
     same resolution, so that the planned and the delivered structure doses go through the
-    same chain. ``weights`` (fractional occupancy) share the grid of ``dose``.
+    same chain. ``weights`` (fractional occupancy) share the grid of ``dose``. ``progress``
+    is called per structure blurred for the transfer matrix (a raised
+    :class:`~theranostics.progress.Cancelled` stops there).
     """
     from ..kinetics.tac import structure_tacs
 
     image = sitk.Cast(dose, sitk.sitkFloat64)
     # structure_tacs reads concentrations; the ratio it gives is unit-free
-    tacs = structure_tacs([image], [1.0], weights, psf_fwhm_mm=psf_fwhm_mm)
+    tacs = structure_tacs([image], [1.0], weights, psf_fwhm_mm=psf_fwhm_mm, progress=progress)
     out = {}
     for name, tac in tacs.items():
         raw, corrected = float(tac.raw_activities_MBq[0]), float(tac.activities_MBq[0])

@@ -105,7 +105,11 @@ def _image(array: np.ndarray, like: sitk.Image) -> sitk.Image:
 
 
 def density_map(
-    ct: sitk.Image | None, reference: sitk.Image, *, density_correction: bool
+    ct: sitk.Image | None,
+    reference: sitk.Image,
+    *,
+    density_correction: bool,
+    progress: ProgressCallback | None = None,
 ) -> tuple[np.ndarray, list[str]]:
     """Mass density (g/mL) on the reference grid, ``[k, j, i]``, and notes.
 
@@ -123,7 +127,7 @@ def density_map(
             "no CT for density correction: masses and doses use water (1 g/mL); give the "
             "session's CT for dose to medium"
         ]
-    return density_on_grid(ct, reference), []
+    return density_on_grid(ct, reference, progress=progress), []
 
 
 def _check_overlap(weights: dict[str, sitk.Image], images: list[sitk.Image], source: str):
@@ -282,7 +286,9 @@ def run_dosimetry(
     # the reference session: the first, or the one a given RegisteredStudy was registered to
     ref_index = registered.reference_index if registered is not None else 0
     reference = loaded.time_points[ref_index].spect.image  # every SPECT is put on its grid
-    mask_set = resolve_masks(masks_path, reference, names_file=names_file)
+    mask_set = resolve_masks(
+        masks_path, reference, names_file=names_file, progress=scaled(progress, 0.1, 0.1)
+    )
     notes.extend(mask_set.notes)
     _check_overlap(mask_set.weights, [reference], mask_set.source)
     timing["masks_s"] = time.perf_counter() - t0
@@ -302,7 +308,12 @@ def run_dosimetry(
     reference_ct = None if ct_q is None else getattr(ct_q, "image", ct_q)
     ct_files = [Path(f) for f in getattr(getattr(ct_q, "meta", None), "source_files", ())]
 
-    rho, density_notes = density_map(reference_ct, reference, density_correction=density_correction)
+    rho, density_notes = density_map(
+        reference_ct,
+        reference,
+        density_correction=density_correction,
+        progress=scaled(progress, 0.4, 0.4),
+    )
     notes.extend(density_notes)
 
     # 3-4. TIA --------------------------------------------------------------------------
@@ -663,7 +674,12 @@ def _verify_against_map(
         gtm_names = [n for n in dvhs if n not in levels]
         if gtm_names:  # the GTM needs every structure (spill between neighbours)
             report(progress, 0.9, "planned map: GTM partial-volume scales")
-            scales = gtm_structure_scales(matched.planned, {n: weights[n] for n in dvhs}, fwhm)
+            scales = gtm_structure_scales(
+                matched.planned,
+                {n: weights[n] for n in dvhs},
+                fwhm,
+                progress=scaled(progress, 0.9, 0.95),
+            )
             planned_scale.update({n: scales[n] for n in gtm_names})
         source.update(
             {n: f"planned map, GTM partial-volume correction ({fwhm:g} mm)" for n in gtm_names}
