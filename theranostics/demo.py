@@ -117,6 +117,7 @@ def stage_ingest(ctx: DemoContext, progress: ProgressCallback | None) -> Section
     try:
         from .io import read_image
         from .io.inspect import SUMMARY_COLUMNS, inspect_directory
+        from .study import load_spect_study
     except ImportError as exc:  # pragma: no cover - ingest not installed
         return Section("Ingest", "skipped", "", notes=[f"ingest not available: {exc}"])
     dicom = ctx.study_dir / "dicom"
@@ -138,16 +139,30 @@ def stage_ingest(ctx: DemoContext, progress: ProgressCallback | None) -> Section
     table_html = table(
         [t for _, t in columns], [[cell(r.get(k)) for k, _ in columns] for r in rows], left=2
     )
+    # the SPECT/CT sessions loaded once, as the dosimetry stage uses them (it takes the
+    # loaded study instead of reading every series again); their SPECTs give the NM MIPs
+    report(progress, 0.1, "loading the SPECT/CT sessions")
+    loaded = load_spect_study(
+        ctx.study_dir,
+        calibration_cps_per_MBq=ctx.truth["config"]["calibration_cps_per_MBq"],
+        progress=scaled(progress, 0.1, 0.8),
+    )
+    ctx.results["loaded_study"] = loaded
+    spect_by_file = {
+        Path(tp.spect.meta.source_files[0]).resolve(): tp.spect
+        for tp in loaded.time_points
+        if tp.spect.meta.source_files
+    }
     figures = []
     emission = [r for r in rows if r.get("modality") in ("NM", "PT")]
     for n, row in enumerate(emission):
-        report(progress, (n + 1) / (len(emission) + 1), f"reading {row['modality']} series")
+        report(progress, 0.8 + 0.2 * n / len(emission), f"{row['modality']} series")
         files = row.get("files") or []
         first = Path(files[0]) if isinstance(files, list) and files else None
         source = first if row["modality"] == "NM" and first else (first.parent if first else None)
         if source is None:
             continue
-        image = read_image(source)
+        image = spect_by_file.get(source.resolve()) or read_image(source)
         png = mip_png(image.array(), image.spacing_mm)
         when = row.get("acquisition_datetime") or ""
         figures.append(
@@ -155,7 +170,8 @@ def stage_ingest(ctx: DemoContext, progress: ProgressCallback | None) -> Section
         )
     body = (
         "<p>The study read back through <code>theranostics.io</code> "
-        "(<code>theranostics inspect</code>).</p>"
+        "(<code>theranostics inspect</code>); the SPECT/CT sessions loaded once for the "
+        "dosimetry (SPECT MIPs in Bq/mL after the calibration).</p>"
         + table_html
         + "<h3>Maximum-intensity projections of the emission series as read</h3>"
         + "".join(figures)
@@ -173,10 +189,11 @@ def _atomic_json(path: Path, data) -> None:
 # ----------------------------------------------------------------------------------------
 # stage: dosimetry and verification (issue 8)
 # ----------------------------------------------------------------------------------------
-def _truth_dose_map(ctx: DemoContext, path: Path) -> Path:
+def _truth_dose_map(ctx: DemoContext, path: Path, masks=None) -> Path:
     """The true dose map on the reference SPECT grid: each region's true TIA spread uniformly
     over its fractional occupancy, voxel S-value kernel (electrons and photons) with the CT
-    densities (Gy) — the noise-free, resolution-free counterpart of the delivered map."""
+    densities (Gy) — the noise-free, resolution-free counterpart of the delivered map.
+    ``masks``: the truth labels already on that grid (a MaskSet), else read here."""
     import numpy as np
     import SimpleITK as sitk
 
@@ -185,8 +202,12 @@ def _truth_dose_map(ctx: DemoContext, path: Path) -> Path:
     from .io.masks import load_masks
 
     truth = ctx.truth
-    grid = sitk.ReadImage(str(ctx.study_dir / truth["time_points"][0]["files"]["truth_activity"]))
-    masks = load_masks(ctx.study_dir / "truth" / "labels.nrrd", grid)
+    if masks is None:
+        tp0 = truth["time_points"][0]["files"]["truth_activity"]
+        masks = load_masks(
+            ctx.study_dir / "truth" / "labels.nrrd", sitk.ReadImage(str(ctx.study_dir / tp0))
+        )
+    grid = next(iter(masks.weights.values()))
     voxel_mL = float(np.prod(grid.GetSpacing())) / 1000.0
     tia = np.zeros(sitk.GetArrayViewFromImage(grid).shape)
     for name, weight in masks.weights.items():
@@ -229,11 +250,24 @@ def stage_dosimetry(ctx: DemoContext, progress: ProgressCallback | None) -> Sect
     }
     plan_path = ctx.out_dir / "truth_plan.json"
     _atomic_json(plan_path, plan)
-    planned_dose = _truth_dose_map(ctx, ctx.out_dir / "truth_dose_Gy.nrrd")
+    # the study as the ingest stage loaded it, and the truth masks put once on its reference
+    # SPECT grid for both the truth dose map and the dosimetry (each read once per demo)
+    study = ctx.results.get("loaded_study") or ctx.study_dir
+    labels = ctx.study_dir / "truth" / "labels.nrrd"
+    masks = labels
+    if not isinstance(study, Path):
+        from .io.masks import load_masks
+
+        report(progress, 0.0, "truth masks on the reference SPECT grid")
+        masks = load_masks(labels, study.time_points[0].spect.image)
+    report(progress, 0.01, "truth dose map")
+    planned_dose = _truth_dose_map(
+        ctx, ctx.out_dir / "truth_dose_Gy.nrrd", None if masks is labels else masks
+    )
     out = ctx.out_dir / "dosimetry"
     result = run_dosimetry(
-        ctx.study_dir,
-        ctx.study_dir / "truth" / "labels.nrrd",
+        study,
+        masks,
         out_dir=out,
         calibration_cps_per_MBq=truth["config"]["calibration_cps_per_MBq"],
         plan_path=plan_path,
