@@ -82,7 +82,7 @@ def test_figures_collected_for_the_pdf_get_png_copies_of_the_same_printed_size()
     twins = png_twins(figures, dpi=50, progress=lambda f, m="": calls.append((f, m)))
     assert list(twins) == [inside] and calls == [(0.0, "figure 1 of 1 for the PDF")]
     img = twins[inside]
-    assert "width:288.0pt;height:216.0pt" in img  # 4 x 3 inches
+    assert "width:288.0pt;max-width:100%;height:auto" in img  # 4 inches, page-scaled
     png = base64.b64decode(re.search(r"base64,([^']+)'", img).group(1))
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
     width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")

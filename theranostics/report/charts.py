@@ -59,8 +59,9 @@ def collect_png_twins():
 
 def png_twins(pairs, dpi: int = PNG_DPI, progress=None) -> dict[str, str]:
     """``{svg text: <img> element}``: each collected figure as an inline PNG of the same
-    printed size (a PDF converter draws a PNG in a fraction of the time it needs for the
-    SVG's thousands of elements; the HTML report keeps the SVG)."""
+    printed width, scaled down to the page like the SVG (a PDF converter draws a PNG in a
+    fraction of the time it needs for the SVG's thousands of elements; the HTML report
+    keeps the SVG)."""
     from .images import png_data_uri
 
     out: dict[str, str] = {}
@@ -71,10 +72,10 @@ def png_twins(pairs, dpi: int = PNG_DPI, progress=None) -> dict[str, str]:
             )
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
-        width_in, height_in = fig.get_size_inches()
-        out[svg] = (
+        width_in = fig.get_size_inches()[0]
+        out[svg] = (  # scaled down to the page width as the SVG is (svg{max-width:100%})
             f"<img src='{png_data_uri(buf.getvalue())}' alt='figure' "
-            f"style='width:{width_in * 72:.1f}pt;height:{height_in * 72:.1f}pt'>"
+            f"style='width:{width_in * 72:.1f}pt;max-width:100%;height:auto'>"
         )
     return out
 
