@@ -147,3 +147,30 @@ def test_dose_overlay_draws_isodose_rings_around_a_spherical_dose():
 def test_dose_overlay_refuses_different_grids():
     with pytest.raises(ValueError, match="grids differ"):
         dose_overlay_png(np.zeros((2, 3, 3)), np.ones((2, 3, 4)), (1.0, 1.0, 1.0))
+
+
+def _y_tick_labels(svg: str) -> list[float]:
+    """Numbers written on the y axis of a one-panel figure (matplotlib's ``axis_2`` group)."""
+    root = ET.fromstring(svg)
+    axis = next(g for g in root.iter(f"{SVG}g") if g.get("id") == "matplotlib.axis_2")
+    texts = ["".join(t.itertext()) for t in axis.iter(f"{SVG}text")]
+    return [float(t) for t in texts if re.fullmatch(r"[0-9.e+-]+", t)]
+
+
+def test_tac_log_axes_label_only_decades_past_three_decades():
+    """A TAC spanning six decades (a bladder emptying) is labelled at 10^k only, one
+    spanning one to three decades at 1-2-5 x 10^k; no unlabelled minor ticks are drawn."""
+    t = np.array([4.0, 24.0, 96.0, 168.0])
+    wide = _y_tick_labels(tac_small_multiples_svg([TacPanel("bladder", t, [200, 20, 0.02, 0.004])]))
+    narrow_svg = tac_small_multiples_svg([TacPanel("kidney", t, 100 * np.exp(-0.025 * t))])
+    narrow = _y_tick_labels(narrow_svg)
+
+    def mantissa(v):
+        return round(v / 10 ** np.floor(np.log10(v)), 6)
+
+    assert len(wide) >= 4 and {mantissa(v) for v in wide} == {1.0}
+    assert {mantissa(v) for v in narrow} == {1.0, 2.0, 5.0}
+    root = ET.fromstring(narrow_svg)
+    axis = next(g for g in root.iter(f"{SVG}g") if g.get("id") == "matplotlib.axis_2")
+    ticks = [g for g in axis.iter(f"{SVG}g") if (g.get("id") or "").startswith("ytick_")]
+    assert len(ticks) == len(narrow)  # every tick drawn carries a label
