@@ -357,8 +357,33 @@ def dose_panels_svg(
     levels = isodose_levels_Gy(dose_max_Gy)
     columns = max(1, min(columns, len(panels)))
     rows = math.ceil(len(panels) / columns)
-    fig = _figure(panel_in * columns + 1.2, panel_in * rows + 0.5)
-    axes = fig.subplots(rows, columns, squeeze=False)
+    legend = any(p.isodose for p in panels)
+    # fixed margins (inches): panel titles above, the colour bar and its label on the right,
+    # the isodose legend (its title and one or more rows of five entries) below
+    m_left, m_right, m_top, gap_w, gap_h = 0.08, 1.15, 0.28, 0.08, 0.3
+    width_in = m_left + columns * panel_in + (columns - 1) * gap_w + m_right
+    legend_columns = max(1, min(5, int((width_in - 0.2) / 1.3)))
+    m_bottom = 0.42 + 0.2 * math.ceil(5 / legend_columns) if legend else 0.08
+    # cells as tall as the tallest image needs at the panel width (no empty bands)
+    aspect = max(
+        abs(p.extent_mm[3] - p.extent_mm[2]) / abs(p.extent_mm[1] - p.extent_mm[0]) for p in panels
+    )
+    cell_h = panel_in * min(max(aspect, 0.3), 3.0)
+    height_in = m_top + rows * cell_h + (rows - 1) * gap_h + m_bottom
+    fig = _figure(width_in, height_in, layout=None)
+    axes = fig.subplots(
+        rows,
+        columns,
+        squeeze=False,
+        gridspec_kw=dict(
+            left=m_left / width_in,
+            right=1.0 - m_right / width_in,
+            bottom=m_bottom / height_in,
+            top=1.0 - m_top / height_in,
+            wspace=gap_w / panel_in,
+            hspace=gap_h / cell_h,
+        ),
+    )
     for ax in axes.ravel()[len(panels) :]:
         ax.set_visible(False)
     from matplotlib import colormaps
@@ -388,17 +413,28 @@ def dose_panels_svg(
 
     # the bar of the colour map itself (the overlay's transparency would grey it)
     scale = ScalarMappable(norm=Normalize(0.0, dose_max_Gy), cmap=cmap)
-    cbar = fig.colorbar(scale, ax=axes.ravel().tolist(), shrink=0.85, pad=0.02)
+    panels_h = rows * cell_h + (rows - 1) * gap_h
+    bar_h = 0.85 * panels_h  # centred on the panels, as tall as before (shrink 0.85)
+    cax = fig.add_axes(
+        (
+            (width_in - m_right + 0.12) / width_in,
+            (m_bottom + (panels_h - bar_h) / 2) / height_in,
+            0.16 / width_in,
+            bar_h / height_in,
+        )
+    )
+    cbar = fig.colorbar(scale, cax=cax)
     cbar.set_label(f"{quantity} (Gy)")
-    if any(p.isodose for p in panels):
+    if legend:
         handles = [
             Line2D([], [], color=c, lw=1.5, label=f"{lv:.3g} Gy ({pc} %)")
             for c, lv, pc in zip(line_colours, levels, (10, 25, 50, 75, 90))
         ]
         fig.legend(
             handles=handles,
-            loc="outside lower center",
-            ncol=len(handles),
+            loc="lower center",
+            bbox_to_anchor=(0.5 * (1.0 - (m_right - m_left) / width_in), 0.02),
+            ncol=legend_columns,
             fontsize=7.5,
             frameon=False,
             title=f"isodose lines (% of {dose_max_Gy:.3g} Gy)",
