@@ -389,6 +389,7 @@ def run_dosimetry(
     for name, weight in mask_set.weights.items():
         if name not in kin["structures"]:
             continue
+        report(progress, 0.87, f"structure doses: {name}")  # per structure (issue 14 s. 4)
         k = kin["structures"][name]
         w = sitk.GetArrayViewFromImage(weight).astype(np.float64)
         idx = np.nonzero(w > 0)
