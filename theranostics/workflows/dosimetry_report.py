@@ -32,7 +32,9 @@ SLICE_STRUCTURES = ("kidney_left", "liver", "lesion_01", "parotid_left")
 _SUMMARY_STYLE = (
     "<style>.summary td.flag{color:#b22;font-weight:bold;text-align:left}"
     ".summary td.okc{color:#2a7d2a;text-align:left} .summary td{padding:2px 6px}"
-    ".flags{margin:.2em 0;font-size:.9em} .flags li{color:#b22} .flags li.ok{color:#2a7d2a}"
+    ".flags{margin:.2em 0;font-size:.9em} .flags li{color:#b22}"
+    # .ok is also the green badge class of the page: the "no flag" item keeps a plain background
+    " .flags li.ok{color:#2a7d2a;background:none}"
     "</style>"
 )
 
@@ -626,7 +628,12 @@ def _dvh_comparison_html(result) -> str:
     if tolerances:
         failed = [r for r in tolerances["rows"] if r["passed"] is False]
         html += f"<h3>Tolerance table: {len(failed)} check(s) outside tolerance</h3>"
-        html += "<p class='note'>Tolerances and their sources: docs/verification.md.</p>"
+        policy = (tolerances.get("policy") or {}).get("description")
+        html += (
+            f"<p class='note'>Flag policy: {esc(policy)}; tolerances and their sources there.</p>"
+            if policy
+            else "<p class='note'>Tolerances and their sources: docs/verification.md.</p>"
+        )
         html += table(
             ["check", "structure", "value", "tolerance", "unit", "passed"],
             [
