@@ -56,6 +56,7 @@ import SimpleITK as sitk
 
 from .. import __version__
 from ..errors import GeometryError, InputError
+from ..io.output_dir import check_writable_folder
 from ..progress import ProgressCallback, report, scaled
 from . import dosimetry_metrics as dm
 
@@ -245,7 +246,10 @@ def run_dosimetry(
             tag="single_time_point",
             fix=f"use one of {STP_METHODS} or None",
         )
-    out = Path(out_dir)
+    # The output place is checked before any work (a file, a read-only place): callers from
+    # Python or Slicer get the error now, not after the whole computation. The CLI also
+    # writes the folder whole through OutputFolder.
+    out = check_writable_folder(out_dir, option="out_dir")
     started = time.perf_counter()
     timing: dict[str, float] = {}
     notes: list[str] = []
