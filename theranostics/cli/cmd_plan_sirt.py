@@ -6,11 +6,11 @@ import argparse
 import csv
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from ..errors import InputError
+from ..io.output_dir import write_text_atomically
+from . import format_cell
 
 
 def _names(values) -> list[str]:
@@ -96,23 +96,6 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def _fmt(value) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
 def run(args: argparse.Namespace) -> int:
     from ..io.sidecar import write_image_with_sidecar
     from ..planning.sirt import save_plan
@@ -137,19 +120,19 @@ def run(args: argparse.Namespace) -> int:
         writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-        _write_text(out / "plan.csv", buf.getvalue())
+        write_text_atomically(buf.getvalue(), out / "plan.csv")
     if args.json:
         print(json.dumps(doc, indent=2))
         return 0
     print(
         f"recommended 90Y activity: {doc['recommended_activity_GBq']:g} GBq "
         f"({doc['method']}; binding: {doc['binding_constraint']}); "
-        f"LSF {doc['lung_shunt_fraction']:.1%}, T/N {_fmt(doc['tumor_to_normal_ratio'])}"
+        f"LSF {doc['lung_shunt_fraction']:.1%}, T/N {format_cell(doc['tumor_to_normal_ratio'])}"
     )
     header = ("kind", "name", "fraction", "mass_g", "dose_Gy_per_GBq", "predicted_dose_Gy")
     print("  ".join(f"{h:>18}" for h in header))
     for r in rows:
-        print("  ".join(f"{_fmt(r[h]):>18}" for h in header))
+        print("  ".join(f"{format_cell(r[h]):>18}" for h in header))
     for note in doc["notes"]:
         print(f"note: {note}")
     if out is not None:
@@ -157,11 +140,33 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _prescription_options(args) -> dict:
+    """The method, targets, limits, patient size and rounding, shared by both input kinds."""
+    from ..planning.sirt import SirtLimits
+    from ..progress import TextProgressBar
+
+    return dict(
+        method=args.method,
+        target_tumor_Gy=args.target_tumor_Gy,
+        target_normal_Gy=args.target_normal_Gy,
+        target_perfused_Gy=args.target_perfused_Gy,
+        limits=SirtLimits(
+            lung_per_treatment_Gy=args.lung_limit_Gy,
+            lung_cumulative_Gy=args.lung_cumulative_limit_Gy,
+            previous_lung_Gy=args.previous_lung_Gy,
+            normal_Gy=args.normal_limit_Gy or None,
+        ),
+        height_m=args.height_m,
+        weight_kg=args.weight_kg,
+        bsa_formula=args.bsa_formula,
+        rounding_GBq=args.rounding_GBq,
+        progress=None if args.json else TextProgressBar(),
+    )
+
+
 def _plan_from_study(args, normal, role):
     """plan_sirt_study on a DICOM MAA SPECT/CT folder."""
-    from ..planning.sirt import SirtLimits
     from ..planning.sirt_study import plan_sirt_study
-    from ..progress import TextProgressBar
 
     if not args.lung:
         raise InputError(
@@ -186,29 +191,13 @@ def _plan_from_study(args, normal, role):
         others=_names(args.other),
         structures=args.structures,
         lung_mass=args.lung_mass,
-        method=args.method,
-        target_tumor_Gy=args.target_tumor_Gy,
-        target_normal_Gy=args.target_normal_Gy,
-        target_perfused_Gy=args.target_perfused_Gy,
-        limits=SirtLimits(
-            lung_per_treatment_Gy=args.lung_limit_Gy,
-            lung_cumulative_Gy=args.lung_cumulative_limit_Gy,
-            previous_lung_Gy=args.previous_lung_Gy,
-            normal_Gy=args.normal_limit_Gy or None,
-        ),
-        height_m=args.height_m,
-        weight_kg=args.weight_kg,
-        bsa_formula=args.bsa_formula,
-        rounding_GBq=args.rounding_GBq,
-        progress=None if args.json else TextProgressBar(),
+        **_prescription_options(args),
     )
 
 
 def _plan_from_files(args, normal, role):
     """plan_sirt_files on a SPECT volume file and a Slicer .seg.nrrd."""
-    from ..planning.sirt import SirtLimits
     from ..planning.sirt_files import plan_sirt_files
-    from ..progress import TextProgressBar
 
     if not args.structures:
         raise InputError(
@@ -235,19 +224,5 @@ def _plan_from_files(args, normal, role):
         units=args.units,
         density_g_per_mL=args.density_g_per_mL,
         clip_negative=args.clip_negative,
-        method=args.method,
-        target_tumor_Gy=args.target_tumor_Gy,
-        target_normal_Gy=args.target_normal_Gy,
-        target_perfused_Gy=args.target_perfused_Gy,
-        limits=SirtLimits(
-            lung_per_treatment_Gy=args.lung_limit_Gy,
-            lung_cumulative_Gy=args.lung_cumulative_limit_Gy,
-            previous_lung_Gy=args.previous_lung_Gy,
-            normal_Gy=args.normal_limit_Gy or None,
-        ),
-        height_m=args.height_m,
-        weight_kg=args.weight_kg,
-        bsa_formula=args.bsa_formula,
-        rounding_GBq=args.rounding_GBq,
-        progress=None if args.json else TextProgressBar(),
+        **_prescription_options(args),
     )

@@ -7,12 +7,12 @@ import argparse
 import csv
 import io
 import json
-import os
-import tempfile
 from datetime import datetime
 from pathlib import Path
 
 from ..errors import InputError
+from ..io.output_dir import write_text_atomically
+from . import format_cell
 
 
 def _datetime(text: str) -> datetime:
@@ -85,23 +85,6 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def _fmt(value) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
 def write_outputs(result, out: Path, *, reference_ct: str | None, report: bool) -> list[Path]:
     """Write dose.nrrd (+ sidecar), results.json, structures.csv, report.html and, with a
     reference CT, the DICOM RT Dose; returns the files written."""
@@ -116,7 +99,7 @@ def write_outputs(result, out: Path, *, reference_ct: str | None, report: bool) 
         sitk.WriteImage(result.comparison.difference_Gy, str(out / "dose_difference.nrrd"), True)
         written.append(out / "dose_difference.nrrd")
     doc = dict(result.results)
-    _write_text(out / "results.json", json.dumps(doc, indent=2))
+    write_text_atomically(json.dumps(doc, indent=2), out / "results.json")
     written.append(out / "results.json")
     rows = [{"structure": n, **e} for n, e in doc["structures"].items()]
     if rows:
@@ -125,7 +108,7 @@ def write_outputs(result, out: Path, *, reference_ct: str | None, report: bool) 
         writer = csv.DictWriter(buf, fieldnames=keys)
         writer.writeheader()
         writer.writerows(rows)
-        _write_text(out / "structures.csv", buf.getvalue())
+        write_text_atomically(buf.getvalue(), out / "structures.csv")
         written.append(out / "structures.csv")
     if reference_ct is not None:
         from ..io import scan_directory
@@ -230,12 +213,12 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"{doc['nuclide']} {doc['method']}: {doc['total_activity_in_field_of_view_MBq']:.1f} MBq "
         f"in the field of view at implantation ({timing['mode']}); T/N "
-        f"{_fmt(doc['tumor_to_normal_ratio'])}"
+        f"{format_cell(doc['tumor_to_normal_ratio'])}"
     )
     header = ("volume_mL", "mass_g", "activity_MBq", "mean_dose_Gy", "D70_Gy", "V100Gy_percent")
     print(f"{'structure':>20}  " + "  ".join(f"{h:>14}" for h in header))
     for name, e in doc["structures"].items():
-        print(f"{name:>20}  " + "  ".join(f"{_fmt(e.get(h)):>14}" for h in header))
+        print(f"{name:>20}  " + "  ".join(f"{format_cell(e.get(h)):>14}" for h in header))
     if "comparison" in doc:
         g = doc["comparison"]["gamma"]
         print(f"predicted vs delivered: gamma pass rate {g['pass_rate_percent']:.1f} %")
