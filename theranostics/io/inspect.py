@@ -45,34 +45,54 @@ SUMMARY_COLUMNS = (
 )
 
 
+ROW_KEYS = (
+    "files",
+    "modality",
+    "kind",
+    "series_instance_uid",
+    "series_description",
+    "frame_of_reference_uid",
+    "size",
+    "spacing_mm",
+    "nuclide",
+    "radiopharmaceutical",
+    "administered_activity_MBq",
+    "activity_rule",
+    "administration_datetime",
+    "acquisition_datetime",
+    "acquisition_duration_s",
+    "units",
+    "decay_correction",
+    "decay_reference_datetime",
+    "quantification",
+    "problems",
+)
+"""Keys of every row, in the order of the JSON output."""
+
+
 def _iso(value):
     return value.isoformat() if value is not None else None
 
 
+def empty_row(**known) -> dict:
+    """An ``inspect`` row with every key present: what is not ``known`` is None (the file
+    list and problems empty). One template for DICOM series and volume files alike."""
+    row = {key: None for key in ROW_KEYS}
+    row.update(files=[], problems=[])
+    row.update(known)
+    return row
+
+
 def _base_row(record: SeriesRecord) -> dict:
     first = record.headers[0]
-    return {
-        "files": list(record.files),
-        "modality": record.modality or record.kind,
-        "kind": record.kind,
-        "series_instance_uid": record.series_instance_uid,
-        "series_description": record.description,
-        "frame_of_reference_uid": str(first.get("FrameOfReferenceUID", "") or "") or None,
-        "size": None,
-        "spacing_mm": None,
-        "nuclide": None,
-        "radiopharmaceutical": None,
-        "administered_activity_MBq": None,
-        "activity_rule": None,
-        "administration_datetime": None,
-        "acquisition_datetime": None,
-        "acquisition_duration_s": None,
-        "units": None,
-        "decay_correction": None,
-        "decay_reference_datetime": None,
-        "quantification": None,
-        "problems": [],
-    }
+    return empty_row(
+        files=list(record.files),
+        modality=record.modality or record.kind,
+        kind=record.kind,
+        series_instance_uid=record.series_instance_uid,
+        series_description=record.description,
+        frame_of_reference_uid=str(first.get("FrameOfReferenceUID", "") or "") or None,
+    )
 
 
 def image_row(record: SeriesRecord, qimage: QuantitativeImage) -> dict:

@@ -507,28 +507,9 @@ def volume_file_row(path: str | Path) -> dict:
     (the keys of :func:`theranostics.io.inspect.inspect_directory`; segmentations add
     ``structures`` and ``voxel_counts``). Problems are listed, never raised."""
     path = Path(path)
-    row = {
-        "files": [str(path)],
-        "modality": "OT",
-        "kind": "VOLUME",
-        "series_instance_uid": None,
-        "series_description": path.name,
-        "frame_of_reference_uid": None,
-        "size": None,
-        "spacing_mm": None,
-        "nuclide": None,
-        "radiopharmaceutical": None,
-        "administered_activity_MBq": None,
-        "activity_rule": None,
-        "administration_datetime": None,
-        "acquisition_datetime": None,
-        "acquisition_duration_s": None,
-        "units": None,
-        "decay_correction": None,
-        "decay_reference_datetime": None,
-        "quantification": None,
-        "problems": [],
-    }
+    from .inspect import empty_row  # inspect imports this module lazily
+
+    row = empty_row(files=[str(path)], modality="OT", kind="VOLUME", series_description=path.name)
     try:
         if is_slicer_segmentation(path):
             seg = read_segmentation(path)
