@@ -129,6 +129,30 @@ def use_log_scale(values, min_span: float = 10.0) -> bool:
     return bool(v.size >= 2 and v.max() / v.min() >= min_span)
 
 
+def _fixed_grid(fig, rows, columns, used, margins_in, gaps_in, cell_in):
+    """A rows x columns grid of axes on fixed margins and gaps (inches), without matplotlib's
+    constrained layout (whose solver is most of a small-multiples figure's drawing time);
+    axes beyond the ``used`` ones are hidden. Returns the 2-D array of axes."""
+    width_in, height_in = fig.get_size_inches()
+    left, right, bottom, top = margins_in
+    axes = fig.subplots(
+        rows,
+        columns,
+        squeeze=False,
+        gridspec_kw=dict(
+            left=left / width_in,
+            right=1.0 - right / width_in,
+            bottom=bottom / height_in,
+            top=1.0 - top / height_in,
+            wspace=gaps_in[0] / cell_in[0],
+            hspace=gaps_in[1] / cell_in[1],
+        ),
+    )
+    for ax in axes.ravel()[used:]:
+        ax.set_visible(False)
+    return axes
+
+
 def tac_small_multiples_svg(
     panels: Sequence[TacPanel], *, columns: int = 4, title: str = ""
 ) -> str:
@@ -151,21 +175,15 @@ def tac_small_multiples_svg(
     gap_w, gap_h = 0.5, 0.62
     axis_w = (width_in - left - right - (columns - 1) * gap_w) / columns
     axis_h = (height_in - bottom - top - (rows - 1) * gap_h) / rows
-    axes = fig.subplots(
+    axes = _fixed_grid(
+        fig,
         rows,
         columns,
-        squeeze=False,
-        gridspec_kw=dict(
-            left=left / width_in,
-            right=1.0 - right / width_in,
-            bottom=bottom / height_in,
-            top=1.0 - top / height_in,
-            wspace=gap_w / axis_w,
-            hspace=gap_h / axis_h,
-        ),
+        len(panels),
+        (left, right, bottom, top),
+        (gap_w, gap_h),
+        (axis_w, axis_h),
     )
-    for ax in axes.ravel()[len(panels) :]:
-        ax.set_visible(False)
     for n, (ax, p) in enumerate(zip(axes.ravel(), panels)):
         t = np.asarray(p.times_h, float)
         a = np.asarray(p.activities_MBq, float)
@@ -371,21 +389,15 @@ def dose_panels_svg(
     cell_h = panel_in * min(max(aspect, 0.3), 3.0)
     height_in = m_top + rows * cell_h + (rows - 1) * gap_h + m_bottom
     fig = _figure(width_in, height_in, layout=None)
-    axes = fig.subplots(
+    axes = _fixed_grid(
+        fig,
         rows,
         columns,
-        squeeze=False,
-        gridspec_kw=dict(
-            left=m_left / width_in,
-            right=1.0 - m_right / width_in,
-            bottom=m_bottom / height_in,
-            top=1.0 - m_top / height_in,
-            wspace=gap_w / panel_in,
-            hspace=gap_h / cell_h,
-        ),
+        len(panels),
+        (m_left, m_right, m_bottom, m_top),
+        (gap_w, gap_h),
+        (panel_in, cell_h),
     )
-    for ax in axes.ravel()[len(panels) :]:
-        ax.set_visible(False)
     from matplotlib import colormaps
 
     cmap = colormaps[DOSE_CMAP]
